@@ -1,0 +1,3 @@
+package io.vllmsnap.agent.api;
+
+public enum JobKind { SNAPSHOT, RESTORE }
