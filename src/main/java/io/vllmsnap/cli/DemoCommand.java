@@ -43,6 +43,8 @@ final class DemoCommand implements Callable<Integer> {
     int port;
     @Option(names = "--json", description = "also write the results as JSON to this file")
     Path json;
+    @Option(names = "--keep", description = "keep the image the demo made (for vllmsnap inspect); removed otherwise")
+    boolean keep;
 
     @Override
     public Integer call() throws Exception {
@@ -88,7 +90,21 @@ final class DemoCommand implements Callable<Integer> {
         if (json != null) {
             writeJson(cold, m, r);
         }
+        if (keep) {
+            System.out.println("image kept: " + image + " (vllmsnap inspect " + image + ")");
+        } else {
+            removeDemoImage(image);
+        }
         return 0;
+    }
+
+    /** Only the image this run created: a demo must not fill the disk with 2 GiB images. */
+    private static void removeDemoImage(Path image) throws java.io.IOException {
+        try (var files = Files.walk(image)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
     }
 
     private void printTable(double cold, Manifest m, RestoreResult r) {
