@@ -16,7 +16,7 @@ import java.io.PrintStream;
 @Command(name = "vllmsnap", mixinStandardHelpOptions = true, version = "vllmsnap 0.1.0",
         description = "Snapshot a warmed-up vLLM server with CRIU (and the GPU driver's checkpoint API) and restore it"
                 + " in seconds. Needs root and CRIU >= 4.2 (hack/install-criu.sh).",
-        subcommands = {SnapshotCommand.class, RestoreCommand.class, InspectCommand.class, DemoCommand.class,
+        subcommands = {RunCommand.class, SnapshotCommand.class, RestoreCommand.class, InspectCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class VllmsnapCli {
 
