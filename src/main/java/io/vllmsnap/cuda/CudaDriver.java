@@ -66,9 +66,12 @@ public final class CudaDriver implements GpuCheckpointBackend {
         getRestoreThreadId = checkpointSymbol("cuCheckpointProcessGetRestoreThreadId", pidArgs);
     }
 
-    /** Loads libcuda.so.1 from the loader's search path and initialises the driver. */
+    /**
+     * Loads libcuda.so.1 from the loader's search path (or the library the system property vllmsnap.libcuda
+     * names) and initialises the driver.
+     */
     public static CudaDriver load() {
-        return load(DEFAULT_LIBRARY);
+        return load(System.getProperty("vllmsnap.libcuda", DEFAULT_LIBRARY));
     }
 
     /**

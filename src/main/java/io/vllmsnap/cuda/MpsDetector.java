@@ -41,6 +41,9 @@ public final class MpsDetector {
     public DaemonStatus daemon() {
         List<Integer> pids = new ArrayList<>();
         for (int pid : proc.pids()) {
+            if (proc.isZombie(pid)) {
+                continue; // a daemon that quit but was not reaped yet (PID 1 reaps late on some nodes)
+            }
             String exe = proc.executableName(pid);
             if (exe.equals("nvidia-cuda-mps-control") || exe.equals("nvidia-cuda-mps-server")
                     || exe.startsWith("nvidia-cuda-mps")) {
@@ -95,7 +98,9 @@ public final class MpsDetector {
 
     /**
      * Refuses a process that MPS serves: an MPS client, or any CUDA process while an MPS daemon runs on the
-     * node (its client status cannot be ruled out then, and a half-done snapshot is worse than a refusal).
+     * node. A client cannot always be told from /proc: on the H100 (driver 580) a torch client showed no MPS
+     * mapping or file, and its connection to the control socket carried the socket path only on the daemon's
+     * end. So while a daemon runs, any process asked about is refused: a refusal beats a half-done snapshot.
      *
      * @throws MpsClientException with the evidence found
      */

@@ -90,6 +90,11 @@ public final class ProcFs {
         return statField(pid, 1).map(Integer::parseInt);
     }
 
+    /** Whether the process has exited and waits to be reaped (state Z or X), or is gone. */
+    public boolean isZombie(int pid) {
+        return statField(pid, 0).map(state -> state.equals("Z") || state.equals("X")).orElse(true);
+    }
+
     /** Start time in clock ticks since boot (stat field 22). */
     public Optional<Long> startTime(int pid) {
         return statField(pid, 19).map(Long::parseLong);
