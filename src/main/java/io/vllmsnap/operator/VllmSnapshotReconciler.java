@@ -97,6 +97,10 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
             return fail(snapshot, "InvalidSpec", "spec.sleepLevel must be 0, 1 or 2, not " + snapshot.getSpec().sleepLevel);
         }
         Pod pod = client.pods().inNamespace(namespace).withName(source.pod).get();
+        if (pod == null && status.podUid != null) {
+            return fail(snapshot, "SourcePodGone", "pod '" + source.pod + "' (UID " + status.podUid
+                    + ") was deleted before the snapshot could start");
+        }
         if (pod == null) {
             return fail(snapshot, "PodNotFound", "pod '" + source.pod + "' not found in namespace '" + namespace + "'");
         }
