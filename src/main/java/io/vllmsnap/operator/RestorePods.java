@@ -5,7 +5,6 @@ import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodSpec;
-import io.fabric8.kubernetes.api.model.PodSpecBuilder;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.vllmsnap.api.ApiConstants;
@@ -54,7 +53,8 @@ public class RestorePods {
      * failed pod is replaced). A {@link RestorePath#ColdStart} pod runs the original command.
      */
     public Pod create(VllmRestore restore, VllmSnapshot snapshot, PodTemplateSpec template, RestorePath path) {
-        PodSpec spec = new PodSpecBuilder(template.getSpec()).build();
+        // A deep copy: the template is shared by every pod created in this reconciliation.
+        PodSpec spec = client.getKubernetesSerialization().clone(template.getSpec());
         Map<String, String> nodeSelector = new LinkedHashMap<>();
         if (spec.getNodeSelector() != null) {
             nodeSelector.putAll(spec.getNodeSelector());

@@ -101,7 +101,8 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
     }
 
     @Override
-    public UpdateControl<VllmRestore> reconcile(VllmRestore restore, Context<VllmRestore> context) {
+    public UpdateControl<VllmRestore> reconcile(VllmRestore cached, Context<VllmRestore> context) {
+        VllmRestore restore = latest(cached);
         String before = json(restore.getStatus());
         if (restore.getStatus() == null) {
             restore.setStatus(new VllmRestoreStatus());
@@ -514,6 +515,16 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         } else if (status.phase == RestorePhase.Progressing) {
             events.normal(restore, "Progressing", message);
         }
+    }
+
+    /**
+     * The resource as the API server has it now. The informer cache can lag behind our own last status patch (another
+     * event can trigger the next reconciliation first); status is our only memory, so it is read fresh.
+     */
+    private VllmRestore latest(VllmRestore cached) {
+        VllmRestore fresh = client.resources(VllmRestore.class).inNamespace(cached.getMetadata().getNamespace())
+                .withName(cached.getMetadata().getName()).get();
+        return fresh != null ? fresh : cached;
     }
 
     private String json(Object status) {

@@ -67,7 +67,8 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
     }
 
     @Override
-    public UpdateControl<VllmSnapshot> reconcile(VllmSnapshot snapshot, Context<VllmSnapshot> context) {
+    public UpdateControl<VllmSnapshot> reconcile(VllmSnapshot cached, Context<VllmSnapshot> context) {
+        VllmSnapshot snapshot = latest(cached);
         String before = json(snapshot.getStatus());
         if (snapshot.getStatus() == null) {
             snapshot.setStatus(new VllmSnapshotStatus());
@@ -386,6 +387,16 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
                 .map(r -> r.getMetadata().getName())
                 .sorted()
                 .toList();
+    }
+
+    /**
+     * The resource as the API server has it now. The informer cache can lag behind our own last status patch (another
+     * event can trigger the next reconciliation first); status is our only memory, so it is read fresh.
+     */
+    private VllmSnapshot latest(VllmSnapshot cached) {
+        VllmSnapshot fresh = client.resources(VllmSnapshot.class).inNamespace(cached.getMetadata().getNamespace())
+                .withName(cached.getMetadata().getName()).get();
+        return fresh != null ? fresh : cached;
     }
 
     private String json(Object status) {
