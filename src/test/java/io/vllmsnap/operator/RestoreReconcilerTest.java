@@ -22,17 +22,30 @@ import io.vllmsnap.api.VllmRestoreStatus;
 import io.vllmsnap.api.VllmSnapshot;
 import jakarta.inject.Inject;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
+import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.api.config.ConfigurationService;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Test;
 
 @QuarkusTest
 @WithKubernetesTestServer(crud = true)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class RestoreReconcilerTest {
     @Inject
     KubernetesClient client;
+    @Inject
+    Operator operator;
+    @Inject
+    ConfigurationService configurationService;
+    @Inject
+    VllmSnapshotReconciler snapshotReconciler;
+    @Inject
+    VllmRestoreReconciler restoreReconciler;
     @Inject
     FakeNodeAgents agents;
 
@@ -106,6 +119,8 @@ class RestoreReconcilerTest {
         assertThat(scaledDown.getStatus().readyReplicas).isEqualTo(1);
         assertThat(kube.eventReasons(ns, "qwen")).contains("ScaledDown");
 
+        given().get("/q/health/ready").then().statusCode(200);
+        given().get("/q/health/live").then().statusCode(200);
         String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
         assertThat(metrics)
                 .contains("vllmsnap_restore_duration_seconds_bucket{")
@@ -230,7 +245,10 @@ class RestoreReconcilerTest {
         assertThat(cold.getSpec().getContainers().getFirst().getCommand()).containsExactly("vllm", "serve");
         assertThat(cold.getSpec().getContainers().getFirst().getLivenessProbe()).isNotNull();
         Pod scheduled = client.pods().inNamespace(ns).withName(cold.getMetadata().getName())
-                .edit(p -> { p.getSpec().setNodeName(otherGpuNode); return p; });
+                .edit(p -> {
+                    p.getSpec().setNodeName(otherGpuNode);
+                    return p;
+                });
         kube.setPhase(scheduled, "Running", true);
 
         VllmRestore ready = awaitRestore("fallback", s -> s.phase == RestorePhase.Ready);
@@ -240,6 +258,51 @@ class RestoreReconcilerTest {
         assertThat(pod.reason).isEqualTo("FallbackAfterFailedRestore");
         assertThat(pod.message).contains("IncompatibleNode");
         assertThat(ready.getStatus().readyReplicas).isEqualTo(1);
+    }
+
+    /**
+     * Runs last: it stops the operator the application started and runs the same reconcilers in a new one, as a restarted
+     * operator pod would. Jobs in flight then are followed to the end, not started again.
+     */
+    @Test
+    @Order(Integer.MAX_VALUE)
+    void anOperatorRestartedMidJobPicksUpWhereItWas() {
+        var agent = agents.on(node);
+        readySnapshot("snap");
+        agent.finishJobsOnPoll = false;
+        kube.restore(ns, "restarting", "snap", 1);
+        await().atMost(Duration.ofSeconds(20)).until(() -> kube.restorePods(ns, "restarting").size() == 1);
+        kube.runRestorePods(ns, "restarting", node);
+        awaitRestore("restarting", s -> !s.pods.isEmpty() && s.pods.getFirst().phase == RestorePodPhase.Restoring);
+
+        String heldNode = ns + "-held";
+        var held = agents.on(heldNode);
+        held.finishJobsOnPoll = false;
+        kube.sourcePod(ns, "vllm-held", heldNode, "Running");
+        VllmSnapshot midJob = kube.snapshot(ns, "mid-job", "vllm-held");
+        await().atMost(Duration.ofSeconds(20)).until(() -> kube.getSnapshot(ns, "mid-job").getStatus(),
+                s -> s != null && s.phase == SnapshotPhase.InProgress);
+
+        operator.stop();
+        // while no operator runs, both jobs finish on their nodes
+        agent.succeed(agent.restoreRequests.getFirst().jobId());
+        held.succeed(VllmSnapshotReconciler.jobId(midJob));
+
+        Operator restarted = new Operator(configurationService);
+        restarted.register(snapshotReconciler);
+        restarted.register(restoreReconciler);
+        restarted.start();
+        try {
+            VllmRestore ready = awaitRestore("restarting", s -> s.phase == RestorePhase.Ready);
+            assertThat(ready.getStatus().readyReplicas).isEqualTo(1);
+            assertThat(kube.restorePods(ns, "restarting")).hasSize(1);
+            assertThat(agent.restoreRequests).hasSize(1); // followed, not started again
+            await().atMost(Duration.ofSeconds(20)).until(() -> kube.getSnapshot(ns, "mid-job").getStatus().phase,
+                    phase -> phase == SnapshotPhase.Ready);
+            assertThat(held.snapshotRequests).hasSize(1);
+        } finally {
+            restarted.stop();
+        }
     }
 
     private VllmSnapshot readySnapshot(String name) {
@@ -263,10 +326,5 @@ class RestoreReconcilerTest {
 
     private static Condition condition(VllmRestore restore, String type) {
         return Conditions.find(restore.getStatus().conditions, type).orElseThrow();
-    }
-
-    @SuppressWarnings("unused")
-    private static List<String> names(List<Pod> pods) {
-        return pods.stream().map(p -> p.getMetadata().getName()).toList();
     }
 }

@@ -14,6 +14,9 @@ import io.vllmsnap.api.SourceRef;
 import io.vllmsnap.api.VllmSnapshotSpec;
 import io.vllmsnap.api.VllmSnapshot;
 import jakarta.inject.Inject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.time.Duration;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.BeforeEach;
@@ -203,6 +206,19 @@ class SnapshotReconcilerTest {
         assertThat(condition(s, Conditions.READY).getMessage()).contains(messagePart);
         assertThat(condition(s, Conditions.READY).getStatus()).isEqualTo("False");
         assertThat(kube.eventReasons(ns, snapshot)).contains(reason);
+    }
+
+    /** The build (run by this Quarkus test) generates the CRDs from the API model; the committed ones must equal them. */
+    @Test
+    void committedCrdsEqualTheOnesGeneratedFromTheApiModel() throws Exception {
+        for (String crd : List.of("vllmsnapshots.vllmsnap.io-v1.yml", "vllmrestores.vllmsnap.io-v1.yml")) {
+            Path generated = Path.of("target", "kubernetes", crd);
+            Path committed = Path.of("crds", crd);
+            assertThat(generated).exists();
+            assertThat(Files.readString(committed))
+                    .as("crds/%s differs from the generated CRD: cp target/kubernetes/%s crds/", crd, crd)
+                    .isEqualTo(Files.readString(generated));
+        }
     }
 
     private VllmSnapshot awaitSnapshot(String name, Predicate<io.vllmsnap.api.VllmSnapshotStatus> until) {
