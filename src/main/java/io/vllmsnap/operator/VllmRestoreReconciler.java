@@ -480,7 +480,8 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         boolean allReady = ready == spec.replicas && status.pods.size() == spec.replicas;
         setCondition(restore, Conditions.READY, allReady, allReady ? "AllReplicasReady" : "ReplicasNotReady",
                 ready + "/" + spec.replicas + " replicas ready");
-        status.phase = degraded ? RestorePhase.Degraded : allReady ? RestorePhase.Ready : RestorePhase.Progressing;
+        // Capacity that arrived (cold starts included) shows as Ready; the Degraded condition still tells of failing restores.
+        status.phase = allReady ? RestorePhase.Ready : degraded ? RestorePhase.Degraded : RestorePhase.Progressing;
     }
 
     private void blocked(VllmRestore restore, RestorePhase phase, String reason, String message) {
