@@ -65,6 +65,11 @@ public final class Criu {
 
     /** Dumps the process tree rooted at {@code spec.pid()}. The log lands in the image dir as {@value #DUMP_LOG}. */
     public void dump(DumpSpec spec) throws CriuException {
+        run("criu dump of process " + spec.pid() + " failed", dumpCommand(spec), spec.imageDir().resolve(DUMP_LOG),
+                spec.timeout());
+    }
+
+    List<String> dumpCommand(DumpSpec spec) {
         List<String> cmd = new ArrayList<>(List.of(binary, "dump", "--tree", Long.toString(spec.pid()),
                 "--images-dir", spec.imageDir().toString(), "--log-file", DUMP_LOG, "-v4"));
         if (spec.leaveRunning()) {
@@ -75,11 +80,16 @@ public final class Criu {
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         spec.externalMounts().forEach((mp, key) -> cmd.addAll(List.of("--external", "mnt[" + mp + "]:" + key)));
-        run("criu dump of process " + spec.pid() + " failed", cmd, spec.imageDir().resolve(DUMP_LOG), spec.timeout());
+        return cmd;
     }
 
     /** Restores detached ({@code -d}); the root task's host PID is written to {@code spec.pidFile()}. */
     public void restore(RestoreSpec spec) throws CriuException {
+        run("criu restore from " + spec.imageDir() + " failed", restoreCommand(spec),
+                spec.pidFile().getParent().resolve(RESTORE_LOG), spec.timeout());
+    }
+
+    List<String> restoreCommand(RestoreSpec spec) {
         List<String> cmd = new ArrayList<>(List.of(binary, "restore", "--images-dir", spec.imageDir().toString(),
                 "--log-file", spec.pidFile().getParent().resolve(RESTORE_LOG).toString(), "-v4",
                 "--restore-detached", "--root", spec.root().toString(), "--pidfile", spec.pidFile().toString()));
@@ -88,8 +98,7 @@ public final class Criu {
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         spec.externalMounts().forEach((key, path) -> cmd.addAll(List.of("--external", "mnt[" + key + "]:" + path)));
-        run("criu restore from " + spec.imageDir() + " failed", cmd, spec.pidFile().getParent().resolve(RESTORE_LOG),
-                spec.timeout());
+        return cmd;
     }
 
     private static void common(List<String> cmd, boolean fileLocks, boolean externalUnixSockets) {
