@@ -36,9 +36,13 @@ class CriuTest {
     @Test
     void restoreIsDetachedRootedAndMapsMountsBack() {
         List<String> cmd = criu.restoreCommand(new Criu.RestoreSpec(Path.of("/img"), Path.of("/rootfs"),
-                Path.of("/run/x/pid"), false, false, false, Map.of("mnt0", "/dev"), Duration.ofSeconds(5)));
+                Path.of("/run/x/pid"), false, false, false, Map.of("mnt0", "/dev"), false, Duration.ofSeconds(5)));
         assertThat(cmd).contains("--restore-detached").containsSequence("--root", "/rootfs")
-                .containsSequence("--pidfile", "/run/x/pid").containsSequence("--external", "mnt[mnt0]:/dev");
+                .containsSequence("--pidfile", "/run/x/pid").containsSequence("--external", "mnt[mnt0]:/dev")
+                .doesNotContain("--lazy-pages");
+        List<String> lazy = criu.restoreCommand(new Criu.RestoreSpec(Path.of("/img"), Path.of("/rootfs"),
+                Path.of("/run/x/pid"), false, false, false, Map.of(), true, Duration.ofSeconds(5)));
+        assertThat(lazy).contains("--lazy-pages").containsSequence("--work-dir", "/run/x");
     }
 
     @Test
