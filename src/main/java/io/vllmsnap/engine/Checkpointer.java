@@ -138,6 +138,10 @@ public final class Checkpointer {
             if (e instanceof CriuException ce) {
                 throw new EngineException(ce.getMessage() + kept, ce);
             }
+            if (e instanceof GpuCheckpointException ge) {
+                throw new EngineException("GPU checkpoint of process tree " + req.pid() + " refused or failed: "
+                        + ge.getMessage(), ge);
+            }
             throw new EngineException("snapshot of process " + req.pid() + " failed: " + e, e);
         }
     }
