@@ -8,7 +8,7 @@ import io.vllmsnap.agent.discovery.ContainerDiscovery;
 import io.vllmsnap.agent.jobs.AgentMetrics;
 import io.vllmsnap.agent.jobs.ContainerCheckpointer;
 import io.vllmsnap.agent.jobs.JobRunner;
-import io.vllmsnap.agent.jobs.NoEngineCheckpointer;
+import io.vllmsnap.agent.container.CriuContainerCheckpointer;
 import io.vllmsnap.agent.store.ImageStore;
 import io.vllmsnap.agent.store.JobStore;
 import io.vllmsnap.agent.web.TokenAuthenticator;
@@ -59,8 +59,9 @@ public class AgentBeans {
     @Produces
     @Singleton
     @DefaultBean
-    ContainerCheckpointer checkpointer() {
-        return new NoEngineCheckpointer();
+    ContainerCheckpointer checkpointer(AgentConfig config) {
+        return new CriuContainerCheckpointer(config.criuBinary(), config.cgroupRoot(), config.criuTimeout(),
+                config.readyTimeout());
     }
 
     @Produces

@@ -41,4 +41,16 @@ public interface AgentConfig {
     /** Name of this node (from the downward API). */
     @WithDefault("unknown")
     String nodeName();
+
+    /** The CRIU binary (4.2.1 or newer on kernels >= 6.16). */
+    @WithDefault("criu")
+    String criuBinary();
+
+    /** Longest a single CRIU dump or restore may run before it is killed. */
+    @WithDefault("10m")
+    Duration criuTimeout();
+
+    /** Longest a restored server may take to listen on its port again. */
+    @WithDefault("60s")
+    Duration readyTimeout();
 }
