@@ -29,9 +29,9 @@ import java.util.stream.Stream;
  */
 public final class EmulatedNode implements AutoCloseable {
 
-    static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
+    public static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
     static final Path STANDIN = Path.of("src/main/python/vllmsnap_standin/server.py").toAbsolutePath();
-    static final int PORT = 8000;
+    public static final int PORT = 8000;
 
     /** Runs in the container's namespaces before the server: stdio on /dev/null, no inherited fds (as a runtime does). */
     private static final String INIT = """
@@ -204,7 +204,7 @@ public final class EmulatedNode implements AutoCloseable {
         }
     }
 
-    static void run(String... cmd) throws IOException, InterruptedException {
+    public static void run(String... cmd) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         if (!p.waitFor(30, TimeUnit.SECONDS)) {
             p.destroyForcibly();
