@@ -134,6 +134,19 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
         return new RestoreOutcome(List.of());
     }
 
+    /** A restore cut short may have left the placeholder's root bound into the work directory: detach it. */
+    @Override
+    public void cleanUp(Path workDir) {
+        Path root = workDir.resolve("root").toAbsolutePath().normalize();
+        try {
+            if (MountTable.read(Path.of("/proc/self/mountinfo")).at(root.toString()).isPresent()) {
+                command("RootUnmountFailed", List.of("umount", "--lazy", root.toString()));
+            }
+        } catch (IOException | JobFailedException e) {
+            org.jboss.logging.Logger.getLogger(CriuContainerCheckpointer.class).warnf("cannot unmount %s: %s", root, e.getMessage());
+        }
+    }
+
     @Override
     public CompatibilityIdentity nodeIdentity() {
         String version = criuVersion;

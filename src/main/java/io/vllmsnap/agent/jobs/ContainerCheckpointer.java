@@ -27,6 +27,13 @@ public interface ContainerCheckpointer {
     RestoreOutcome restore(DiscoveredContainer placeholder, RestoreJobRequest request, Path imageDir, Path workDir,
             PhaseListener phases) throws Exception;
 
+    /**
+     * Undoes what a job cut short (agent stopped, failure) may have left in its work directory, such as mounts,
+     * before the directory is removed.
+     */
+    default void cleanUp(Path workDir) {
+    }
+
     /** The node half of the compatibility identity: GPU model, driver version, CRIU version of this node. */
     CompatibilityIdentity nodeIdentity();
 

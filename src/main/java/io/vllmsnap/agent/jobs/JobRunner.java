@@ -214,6 +214,7 @@ public class JobRunner implements AutoCloseable {
             finish(recorder.job, JobState.FAILED, reasonOf(failure, recorder.job), messageOf(failure));
         } finally {
             try {
+                checkpointer.cleanUp(workDir);
                 ImageStore.deleteTree(workDir);
             } catch (IOException e) {
                 LOG.warnf("cannot remove work directory %s: %s", workDir, e.getMessage());
@@ -256,6 +257,7 @@ public class JobRunner implements AutoCloseable {
             if (job.snapshot() != null) {
                 images.discardPartial(job.namespace(), job.imageId());
             }
+            checkpointer.cleanUp(workRoot.resolve(job.status().jobId()));
             ImageStore.deleteTree(workRoot.resolve(job.status().jobId()));
         } catch (IOException e) {
             LOG.warnf("cannot clean up after job %s: %s", job.status().jobId(), e.getMessage());

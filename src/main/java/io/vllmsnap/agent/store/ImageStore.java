@@ -150,6 +150,19 @@ public class ImageStore {
         }
     }
 
+    /** Mount points of this process's mount namespace (field 5 of /proc/self/mountinfo, octal escapes decoded). */
+    static java.util.Set<Path> mountPoints() throws IOException {
+        java.util.Set<Path> points = new java.util.HashSet<>();
+        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+            String[] f = line.split(" ");
+            if (f.length > 4) {
+                points.add(Path.of(f[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+                        .replace("\\134", "\\")));
+            }
+        }
+        return points;
+    }
+
     /** Creates the directory and every missing parent below the store root as 0700. */
     private void createPrivateDirectories(Path dir) throws IOException {
         List<Path> missing = new ArrayList<>();
@@ -162,11 +175,30 @@ public class ImageStore {
         }
     }
 
+    /**
+     * Removes a directory tree without ever leaving its file system: a directory on another device (a bind mount
+     * left behind by a job cut short, for example of a container's root) is not entered, and the deletion fails
+     * instead of reaching into it.
+     */
     public static void deleteTree(Path dir) throws IOException {
         if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
+        Object device = Files.getAttribute(dir, "unix:dev", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        java.util.Set<Path> mountPoints = mountPoints();
+        List<Path> foreign = new ArrayList<>();
         Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes attrs) throws IOException {
+                // a bind mount of the same file system has the same device: the mount table tells them apart
+                if (!device.equals(Files.getAttribute(d, "unix:dev", java.nio.file.LinkOption.NOFOLLOW_LINKS))
+                        || mountPoints.contains(d.toAbsolutePath().normalize())) {
+                    foreign.add(d);
+                    return FileVisitResult.SKIP_SUBTREE;
+                }
+                return FileVisitResult.CONTINUE;
+            }
+
             @Override
             public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
                 Files.deleteIfExists(file);
@@ -175,13 +207,18 @@ public class ImageStore {
 
             @Override
             public FileVisitResult postVisitDirectory(Path d, IOException exc) throws IOException {
-                try {
-                    Files.delete(d);
-                } catch (NoSuchFileException ignored) {
-                    // removed concurrently: the goal is reached
+                if (foreign.stream().noneMatch(f -> f.startsWith(d))) {
+                    try {
+                        Files.delete(d);
+                    } catch (NoSuchFileException ignored) {
+                        // removed concurrently: the goal is reached
+                    }
                 }
                 return FileVisitResult.CONTINUE;
             }
         });
+        if (!foreign.isEmpty()) {
+            throw new IOException("not removing " + foreign + ": another file system is mounted there");
+        }
     }
 }
