@@ -109,6 +109,57 @@ class ContainerJobsRealCriuTest {
         assertThat(EmulatedNode.get(second, "/state").get("counter")).isEqualTo(before.get("counter"));
     }
 
+    /**
+     * The agent (here a JVM of its own in its own cgroup, as in its pod) is killed with CRIU in the middle of a dump;
+     * the agent started again on the same node storage reports the job failed with AgentRestarted and has removed
+     * the partial image.
+     */
+    @Test
+    void agentKilledMidDumpThenRestartedReportsTheJobFailedAndCleansUp() throws Exception {
+        EmulatedNode.Pod source = node.pod();
+        node.startServer(source, WORK.resolve("weights-16m"), "16MiB", "256MiB");
+        Path agentCgroup = Files.createDirectories(node.topCgroup().resolve("agent"));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Process agent = new ProcessBuilder("bash", "-c", "echo $$ > \"$1\" && shift && exec \"$@\"", "enter",
+                agentCgroup.resolve("cgroup.procs").toString(), java, "-cp", System.getProperty("java.class.path"),
+                AgentProcessMain.class.getName(), storage.toString(), source.uid(), source.containerRef(), "warm-1")
+                .redirectErrorStream(true).redirectOutput(WORK.resolve("killed-agent.log").toFile()).start();
+        try {
+            // as soon as CRIU runs for it, kill the agent's whole cgroup, as the kubelet does with a pod
+            await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(2)).until(() -> criuRunsIn(agentCgroup));
+            Files.writeString(agentCgroup.resolve("cgroup.kill"), "1");
+            assertThat(agent.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            agent.destroyForcibly();
+        }
+        ImageStore images = new ImageStore(storage.resolve("images"));
+        assertThat(new JobStore(storage.resolve("jobs")).find("snap-killed").orElseThrow().status().state()).isEqualTo(JobState.RUNNING);
+        assertThat(images.partialDir("team-a", "warm-1")).as("the dump was cut off half-way").isDirectory();
+
+        runner(storage, 1);
+
+        JobStatus after = runner.status("snap-killed");
+        assertThat(after.state()).isEqualTo(JobState.FAILED);
+        assertThat(after.errorReason()).isEqualTo(JobRunner.AGENT_RESTARTED);
+        assertThat(images.partialDir("team-a", "warm-1")).doesNotExist();
+        assertThat(storage.resolve("work/snap-killed")).doesNotExist();
+        assertThat(images.list("team-a")).isEmpty();
+    }
+
+    private static boolean criuRunsIn(Path cgroup) throws java.io.IOException {
+        for (String pid : Files.readAllLines(cgroup.resolve("cgroup.procs"))) {
+            try {
+                String cmdline = new String(Files.readAllBytes(Path.of("/proc", pid.strip(), "cmdline")));
+                if (cmdline.startsWith("criu\0dump")) {
+                    return true;
+                }
+            } catch (java.io.IOException gone) {
+                // exited meanwhile
+            }
+        }
+        return false;
+    }
+
     @AfterEach
     void tearDown() throws Exception {
         if (runner != null) {

@@ -53,6 +53,11 @@ public final class EmulatedNode implements AutoCloseable {
         top = Files.createDirectories(v2.resolve("vllmsnap-it-" + tag));
     }
 
+    /** The test-owned top cgroup; everything below it is removed in {@link #close()}. */
+    public Path topCgroup() {
+        return top;
+    }
+
     /** A pod: network namespace, its address, and the container's cgroup (created empty). */
     public record Pod(String uid, String containerId, String netns, String address, Path cgroup) {
         public String containerRef() {
@@ -168,10 +173,8 @@ public final class EmulatedNode implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        for (Pod pod : pods) {
-            if (Files.exists(pod.cgroup())) {
-                kill(pod);
-            }
+        if (Files.exists(top.resolve("cgroup.kill"))) {
+            Files.writeString(top.resolve("cgroup.kill"), "1");
         }
         for (Process p : processes) {
             p.destroyForcibly();
