@@ -115,7 +115,8 @@ public final class Criu {
             if (lines.isEmpty() && !r.output().isBlank()) {
                 lines = List.of(r.output().strip());
             }
-            throw new CriuException(what + " (exit " + r.exitCode() + ", log " + log + ")", lines);
+            String exit = r.exitCode() > 128 ? "killed by signal " + (r.exitCode() - 128) : "exit " + r.exitCode();
+            throw new CriuException(what + " (" + exit + ", log " + log + ")", lines);
         }
     }
 
