@@ -9,7 +9,8 @@ import java.util.Map;
 public class AgentTestProfile implements QuarkusTestProfile {
 
     public static final String OPERATOR_USER = "system:serviceaccount:vllmsnap-system:vllmsnap-operator";
-    public static final Path STORAGE = Path.of("target/agent-api-storage").toAbsolutePath();
+    /** Fresh per test JVM, so job IDs of an earlier run do not collide. */
+    public static final Path STORAGE = Path.of("target/agent-api-storage-" + ProcessHandle.current().pid()).toAbsolutePath();
 
     @Override
     public Map<String, String> getConfigOverrides() {
