@@ -9,8 +9,9 @@ import java.util.Map;
  * @param externalMounts key → mount point inside the source container
  * @param netKey         key under which the source's network namespace was declared external
  * @param vllmPort       port the server listened on
+ * @param cudaProcesses  processes whose GPU state was checkpointed by the driver before the dump
  */
-public record ContainerImageLayout(Map<String, String> externalMounts, String netKey, int vllmPort) {
+public record ContainerImageLayout(Map<String, String> externalMounts, String netKey, int vllmPort, int cudaProcesses) {
 
     public static final String FILE_NAME = "container.json";
     public static final String CRIU_DIR = "criu";

@@ -11,6 +11,8 @@ import io.vllmsnap.criu.ChildProcess;
 import io.vllmsnap.criu.Criu;
 import io.vllmsnap.criu.CriuException;
 import io.vllmsnap.criu.MountPoint;
+import io.vllmsnap.engine.GpuCheckpointer;
+import io.vllmsnap.engine.NoGpuCheckpointer;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -57,9 +59,17 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
     private final Path cgroupRoot;
     private final Duration criuTimeout;
     private final Duration readyTimeout;
+    private final ContainerGpu gpu;
     private volatile String criuVersion;
 
     public CriuContainerCheckpointer(String criuBinary, Path cgroupRoot, Duration criuTimeout, Duration readyTimeout) {
+        this(criuBinary, cgroupRoot, criuTimeout, readyTimeout, new NoGpuCheckpointer());
+    }
+
+    /** @param gpu the driver's checkpoint API (FFM binding on GPU nodes, {@link NoGpuCheckpointer} elsewhere) */
+    public CriuContainerCheckpointer(String criuBinary, Path cgroupRoot, Duration criuTimeout, Duration readyTimeout,
+            GpuCheckpointer gpu) {
+        this.gpu = new ContainerGpu(gpu, Duration.ofSeconds(30));
         this.criu = new Criu(criuBinary);
         this.criuBinary = criuBinary;
         this.cgroupRoot = cgroupRoot;
@@ -91,11 +101,28 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
             cmd.addAll(List.of("--external", "mnt[" + mountPoint + "]:" + key));
             keyToMount.put(key, mountPoint);
         });
-        timed(phases, "criu-dump", () -> runCriu("CriuDumpFailed", "criu dump of container init " + source.initPid(), cmd, log));
+        // the tree CRIU dumps: the container's init and its descendants
+        List<Long> cuda = gpu.cudaProcesses(tree(source.initPid()));
+        gpu.checkSupported(cuda);
+        boolean locked = false;
+        try {
+            if (!cuda.isEmpty()) {
+                locked = true;
+                timed(phases, "gpu-checkpoint", () -> gpu.lockAndCheckpoint(cuda));
+            }
+            timed(phases, "criu-dump", () -> runCriu("CriuDumpFailed", "criu dump of container init " + source.initPid(), cmd, log));
+        } catch (Exception e) {
+            if (locked) {
+                gpu.giveBack(cuda); // the source keeps serving
+            }
+            throw e;
+        }
+        if (request.leaveRunning() && !cuda.isEmpty()) {
+            timed(phases, "resume-source", () -> gpu.restoreAndUnlock(cuda));
+        }
         Json.writeAtomically(imageDir.resolve(ContainerImageLayout.FILE_NAME),
-                new ContainerImageLayout(keyToMount, NET_KEY, request.vllmPort()));
-        CompatibilityIdentity node = nodeIdentity();
-        return new SnapshotOutcome(node, List.of());
+                new ContainerImageLayout(keyToMount, NET_KEY, request.vllmPort(), cuda.size()));
+        return new SnapshotOutcome(nodeIdentity(), gpuNames());
     }
 
     @Override
@@ -130,8 +157,23 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
             command("RootUnmountFailed", List.of("umount", "--lazy", root.toString()));
         }
         long restored = Long.parseLong(Files.readString(pidFile).strip());
-        timed(phases, "ready", () -> awaitListening(restored, layout.vllmPort()));
-        return new RestoreOutcome(List.of());
+        try {
+            if (layout.cudaProcesses() > 0) {
+                timed(phases, "gpu-restore", () -> {
+                    List<Long> cuda = gpu.cudaProcesses(tree(restored));
+                    if (cuda.size() != layout.cudaProcesses()) {
+                        throw new JobFailedException("GpuRestoreFailed", "the restored tree has " + cuda.size()
+                                + " CUDA processes, the image " + layout.cudaProcesses());
+                    }
+                    gpu.restoreAndUnlock(cuda);
+                });
+            }
+            timed(phases, "ready", () -> awaitListening(restored, layout.vllmPort()));
+        } catch (Exception e) {
+            ProcessHandle.of(restored).ifPresent(ProcessHandle::destroyForcibly); // our own half-restored tree only
+            throw e;
+        }
+        return new RestoreOutcome(gpuNames());
     }
 
     /** A restore cut short may have left the placeholder's root bound into the work directory: detach it. */
@@ -158,7 +200,25 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
                 version = null;
             }
         }
-        return new CompatibilityIdentity(null, null, version, null, List.of());
+        List<GpuCheckpointer.GpuInfo> gpus = gpu.gpus();
+        String model = gpus.isEmpty() ? null : gpus.getFirst().name();
+        String driver = gpus.isEmpty() ? null : gpus.getFirst().driverVersion();
+        return new CompatibilityIdentity(model, driver, version, null, List.of());
+    }
+
+    /** GPUs of this node as {@code model/uuid}. */
+    private List<String> gpuNames() {
+        return gpu.gpus().stream().map(g -> g.name() + "/" + g.uuid()).toList();
+    }
+
+    @Override
+    public List<io.vllmsnap.agent.api.NodeCapabilities.GpuInfo> gpus() {
+        return gpu.gpus().stream().map(g -> new io.vllmsnap.agent.api.NodeCapabilities.GpuInfo(g.uuid(), g.name(), 0)).toList();
+    }
+
+    private static List<Long> tree(long pid) {
+        return ProcessHandle.of(pid).map(h -> java.util.stream.Stream.concat(java.util.stream.Stream.of(h), h.descendants())
+                .map(ProcessHandle::pid).toList()).orElse(List.of());
     }
 
     /**

@@ -37,6 +37,11 @@ public interface ContainerCheckpointer {
     /** The node half of the compatibility identity: GPU model, driver version, CRIU version of this node. */
     CompatibilityIdentity nodeIdentity();
 
+    /** GPUs of this node, for the capabilities answer; none without a GPU driver. */
+    default List<io.vllmsnap.agent.api.NodeCapabilities.GpuInfo> gpus() {
+        return List.of();
+    }
+
     record SnapshotOutcome(CompatibilityIdentity identity, List<String> gpus) {
     }
 

@@ -82,7 +82,7 @@ public class AgentResource {
     public NodeCapabilities capabilities() {
         CompatibilityIdentity node = checkpointer.nodeIdentity();
         return new NodeCapabilities(config.nodeName(), agentVersion(), node.criuVersion(), node.driverVersion(),
-                List.of(), false, false, images.freeBytes(), config.maxConcurrentJobs(), runner.queueDepth());
+                checkpointer.gpus(), false, false, images.freeBytes(), config.maxConcurrentJobs(), runner.queueDepth());
     }
 
     private static String agentVersion() {

@@ -40,10 +40,12 @@ class ContainerJobsRealCriuTest {
         storage = Files.createTempDirectory(WORK, "storage");
     }
 
+    RecordingGpu gpu = new RecordingGpu();
+
     JobRunner runner(Path storageRoot, int concurrency) throws Exception {
         runner = new JobRunner(new JobStore(storageRoot.resolve("jobs")), new ImageStore(storageRoot.resolve("images")),
                 new ContainerDiscovery(EmulatedNode.CGROUP_ROOT, Path.of("/proc")),
-                new CriuContainerCheckpointer("criu", EmulatedNode.CGROUP_ROOT, Duration.ofMinutes(2), Duration.ofSeconds(30)),
+                new CriuContainerCheckpointer("criu", EmulatedNode.CGROUP_ROOT, Duration.ofMinutes(2), Duration.ofSeconds(30), gpu),
                 new AgentMetrics(new SimpleMeterRegistry()), storageRoot.resolve("work"), concurrency, Clock.systemUTC());
         runner.recover();
         return runner;
@@ -74,6 +76,8 @@ class ContainerJobsRealCriuTest {
         assertThat(new ImageStore(tmpfs.resolve("images")).partialDir("team-a", "warm-1")).doesNotExist();
         assertThat(new ImageStore(tmpfs.resolve("images")).list("team-a")).isEmpty();
         assertThat(EmulatedNode.answers(source)).as("source still serves").isTrue();
+        // its GPU state was checkpointed before the dump and given back after the failure
+        assertThat(gpu.steps()).containsExactly("lock", "checkpoint", "restore", "unlock");
     }
 
     @Test
@@ -96,7 +100,20 @@ class ContainerJobsRealCriuTest {
         for (String job : new String[] {"r-1", "r-2"}) {
             JobStatus s = awaitDone(job);
             assertThat(s.state()).as(s.errorMessage()).isEqualTo(JobState.SUCCEEDED);
-            assertThat(s.phaseMillis()).containsKeys("discover", "criu-restore", "ready");
+            assertThat(s.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "ready");
+            assertThat(s.gpus()).containsExactly("Test GPU/GPU-test-0");
+        }
+        // snapshot (source left running): lock + checkpoint, dump, then restore + unlock of the source;
+        // each restore: restore + unlock of the restored server, a process of its placeholder
+        JobStatus snap = runner.status("snap-1");
+        assertThat(snap.phaseMillis().keySet()).containsExactly("discover", "gpu-checkpoint", "criu-dump", "resume-source", "finalize");
+        assertThat(snap.identity().gpuModel()).isEqualTo("Test GPU");
+        assertThat(gpu.steps()).containsExactly("lock", "checkpoint", "restore", "unlock", "restore", "unlock", "restore", "unlock");
+        long sourcePid = gpu.calls.getFirst().pid();
+        assertThat(gpu.calls.subList(0, 4)).allSatisfy(c -> assertThat(c.pid()).isEqualTo(sourcePid));
+        for (RecordingGpu.Call c : gpu.calls.subList(4, 8)) {
+            assertThat(EmulatedNode.procs(first).contains((int) c.pid()) || EmulatedNode.procs(second).contains((int) c.pid()))
+                    .as("GPU restore of %s in a placeholder's cgroup", c).isTrue();
         }
         for (EmulatedNode.Pod target : new EmulatedNode.Pod[] {first, second}) {
             JsonNode restored = EmulatedNode.get(target, "/state");
