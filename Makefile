@@ -20,4 +20,4 @@ test: criu
 	$(MVNW) verify
 
 demo: criu build
-	bin/vllmsnap demo
+	hack/vllmsnap demo
