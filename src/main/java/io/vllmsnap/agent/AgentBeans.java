@@ -9,6 +9,7 @@ import io.vllmsnap.agent.jobs.AgentMetrics;
 import io.vllmsnap.agent.jobs.ContainerCheckpointer;
 import io.vllmsnap.agent.jobs.JobRunner;
 import io.vllmsnap.agent.container.CriuContainerCheckpointer;
+import io.vllmsnap.cuda.CudaCheckpointer;
 import io.vllmsnap.agent.store.ImageStore;
 import io.vllmsnap.agent.store.JobStore;
 import io.vllmsnap.agent.web.TokenAuthenticator;
@@ -60,8 +61,9 @@ public class AgentBeans {
     @Singleton
     @DefaultBean
     ContainerCheckpointer checkpointer(AgentConfig config) {
+        // the driver's checkpoint API where libcuda (or cuda-checkpoint) is found, else no process counts as CUDA
         return new CriuContainerCheckpointer(config.criuBinary(), config.cgroupRoot(), config.criuTimeout(),
-                config.readyTimeout());
+                config.readyTimeout(), CudaCheckpointer.forThisNode());
     }
 
     @Produces

@@ -82,7 +82,16 @@ public class AgentResource {
     public NodeCapabilities capabilities() {
         CompatibilityIdentity node = checkpointer.nodeIdentity();
         return new NodeCapabilities(config.nodeName(), agentVersion(), node.criuVersion(), node.driverVersion(),
-                checkpointer.gpus(), false, false, images.freeBytes(), config.maxConcurrentJobs(), runner.queueDepth());
+                checkpointer.gpus(), mpsDaemonRunning(), false, images.freeBytes(), config.maxConcurrentJobs(), runner.queueDepth());
+    }
+
+    /** MPS clients cannot be checkpointed by today's drivers: the operator needs to know a daemon runs here. */
+    private static boolean mpsDaemonRunning() {
+        try {
+            return io.vllmsnap.cuda.MpsDetector.system().daemon().running();
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     private static String agentVersion() {
