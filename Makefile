@@ -3,12 +3,15 @@
 SHELL := /bin/bash
 MVNW := ./mvnw
 
-.PHONY: demo test build criu help
+.PHONY: demo test build criu help images sync-crds deploy-manifests
 
 help:
 	@echo "make demo   snapshot and restore a stand-in vLLM server with real CRIU, print restore vs cold start"
 	@echo "make test   run all tests (needs root for CRIU and namespaces)"
 	@echo "make build  build the application without tests"
+	@echo "make images            build the operator and agent container images (needs docker or podman with an engine)"
+	@echo "make sync-crds         copy crds/ into helm/vllmsnap/crds and deploy/crds"
+	@echo "make deploy-manifests  re-render deploy/vllmsnap.yaml from the Helm chart (after sync-crds)"
 
 criu:
 	@hack/install-criu.sh
@@ -21,3 +24,16 @@ test: criu
 
 demo: criu build
 	bin/vllmsnap demo
+
+# --- Helm chart, plain manifests and container images (docs/install.md) ---
+IMAGE_REPOSITORY ?= vllmsnap
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' helm/vllmsnap/Chart.yaml)
+
+sync-crds:
+	@hack/sync-crds.sh
+
+deploy-manifests: sync-crds
+	$(MVNW) -q test -Dtest=DeployManifestsTest -Dvllmsnap.regenerate=true -Dsurefire.failIfNoSpecifiedTests=false
+
+images:
+	@hack/build-images.sh "$(IMAGE_REPOSITORY)" "$(IMAGE_TAG)"
