@@ -61,7 +61,7 @@ class DashboardAndAlertsTest {
                 .anyMatch(q -> q.contains("histogram_quantile(0.9, sum by (le) (rate(vllmsnap_restore_duration_seconds_bucket"))
                 .anyMatch(q -> q.contains("histogram_quantile(0.99, sum by (le) (rate(vllmsnap_restore_duration_seconds_bucket"))
                 .anyMatch(q -> q.contains("sum by (phase)") && q.contains("vllmsnap_restore_duration_seconds_sum"))
-                .anyMatch(q -> q.contains("sum by (result) (rate(vllmsnap_restores_total"))
+                .anyMatch(q -> q.contains("sum by (result, path) (rate(vllmsnap_restores_total"))
                 .anyMatch(q -> q.contains("vllmsnap_snapshot_size_bytes"))
                 .anyMatch(q -> q.contains("max by (node) (vllmsnap_agent_queue_depth)"))
                 .anyMatch(q -> q.startsWith("Cold start vs restore") && q.contains("$cold_start_seconds"));
