@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Installs CRIU >= 4.2 (built from Debian sid sources) plus the runtime tools vllmsnap's tests and demo use.
+#
+# Why build: bookworm's criu 3.17 cannot handle the vDSO of kernels >= 6.x here, and CRIU 4.1 fails to dump INET
+# sockets on kernels >= 6.16. CRIU 4.2.1 works. sid carries it as source; we fetch it through a PRIVATE apt
+# configuration (own sources list, own lists/cache dirs) so the machine's apt state is not touched.
+#
+# Idempotent: does nothing when `criu --version` already reports >= 4.2. Build results are cached under
+# $VLLMSNAP_CACHE (default ~/.cache/vllmsnap/criu), so a second install on the same machine does not rebuild.
+#
+# Environment:
+#   VLLMSNAP_CACHE      cache directory (default: ~/.cache/vllmsnap)
+#   CRIU_PREFIX         where the binary goes (default: /usr/local; binary at $CRIU_PREFIX/sbin/criu)
+#   CRIU_MIN_VERSION    minimum acceptable version (default: 4.2)
+#   CRIU_SKIP_TOOLS=1   do not install iproute2/nftables/util-linux
+# The CUDA plugin is built too and left in $VLLMSNAP_CACHE/criu/plugins (not CRIU's default plugin dir: vllmsnap
+# drives GPU checkpoints itself, and a plugin in the default dir would be loaded into every dump).
+set -euo pipefail
+
+MIN_VERSION="${CRIU_MIN_VERSION:-4.2}"
+CACHE="${VLLMSNAP_CACHE:-${HOME:-/root}/.cache/vllmsnap}/criu"
+PREFIX="${CRIU_PREFIX:-/usr/local}"
+APT_TIMEOUT=900
+
+log() { echo "install-criu: $*" >&2; }
+die() { echo "install-criu: ERROR: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (CRIU needs root, and so does installing it)"
+
+version_at_least() { # $1 >= $2 ?
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
+}
+
+installed_version() {
+  command -v criu >/dev/null 2>&1 || return 1
+  criu --version 2>/dev/null | awk '/^Version:/{print $2; exit}'
+}
+
+# apt output goes to stderr: several functions here return their result on stdout.
+apt_quiet() { timeout "$APT_TIMEOUT" env DEBIAN_FRONTEND=noninteractive apt-get -y -q "$@" >&2; }
+
+missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+
+install_packages() {
+  local missing
+  missing=$(missing_packages "$@")
+  [ -z "$missing" ] && return 0
+  log "installing packages: $(echo $missing)"
+  # shellcheck disable=SC2086
+  apt_quiet install --no-install-recommends $missing || { apt_quiet update && apt_quiet install --no-install-recommends $missing; }
+}
+
+runtime_tools() {
+  [ "${CRIU_SKIP_TOOLS:-0}" = 1 ] && return 0
+  # ip netns (iproute2), network lock (nftables), unshare/nsenter (util-linux), procps for pgrep in scripts.
+  install_packages iproute2 nftables util-linux procps
+}
+
+# The Debian mirror the machine already uses (no host name is written into this repository).
+debian_mirror() {
+  local uri
+  uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v -- '-security' | head -n1 || true)
+  if [ -z "$uri" ]; then
+    uri=$(grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+      | awk '{for(i=2;i<=NF;i++) if ($i ~ /^(https?|file):/) {print $i; exit}}' | grep -v -- '-security' | head -n1 || true)
+  fi
+  [ -n "$uri" ] || die "cannot find a Debian mirror in /etc/apt sources"
+  echo "$uri"
+}
+
+BUILD_DEPS=(build-essential libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
+  libprotobuf-c-dev libprotobuf-dev pkgconf protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf
+  libaio-dev xz-utils)
+
+fetch_source() {
+  local apt_dir="$CACHE/apt" src_dir="$CACHE/src"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/parts" "$src_dir"
+  echo "deb-src [trusted=yes] $(debian_mirror) sid main" > "$apt_dir/sources.list"
+  local private=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/parts"
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=root")
+  if ! ls "$src_dir"/criu_*.orig.tar.* >/dev/null 2>&1; then
+    log "fetching criu source from Debian sid (private apt state under $apt_dir)"
+    apt_quiet "${private[@]}" update
+    # Only the upstream (orig) tarball is needed; the Debian packaging part may be missing on a mirror, so a
+    # failing download is judged by whether the orig tarball arrived.
+    (cd "$src_dir" && apt_quiet "${private[@]}" source --download-only criu) || true
+  fi
+  ls "$src_dir"/criu_*.orig.tar.* 2>/dev/null | sort -V | tail -n1
+}
+
+build() {
+  local tarball="$1" build_root="$CACHE/build"
+  local ver; ver=$(basename "$tarball" | sed -E 's/^criu_([^.]+\.[^.]+(\.[0-9]+)?)\.orig.*/\1/')
+  version_at_least "$ver" "$MIN_VERSION" || die "Debian sid offers criu $ver, older than $MIN_VERSION"
+  local dir="$build_root/criu-$ver"
+  if [ ! -x "$dir/criu/criu" ]; then
+    install_packages "${BUILD_DEPS[@]}"
+    rm -rf "$dir" && mkdir -p "$dir"
+    tar -xf "$tarball" -C "$dir" --strip-components=1
+    log "building criu $ver in $dir (make -j2)"
+    (cd "$dir" && timeout 1800 make -j2 >"$CACHE/build-$ver.log" 2>&1) \
+      || { tail -n 30 "$CACHE/build-$ver.log" >&2; die "criu build failed (log: $CACHE/build-$ver.log)"; }
+  fi
+  if [ ! -f "$dir/plugins/cuda/cuda_plugin.so" ]; then
+    (cd "$dir" && timeout 600 make -C plugins/cuda >>"$CACHE/build-$ver.log" 2>&1) \
+      || log "warning: CUDA plugin did not build (see $CACHE/build-$ver.log); vllmsnap does not need it"
+  fi
+  echo "$dir"
+}
+
+main() {
+  runtime_tools
+  local current
+  current=$(installed_version || true)
+  if [ -n "$current" ] && version_at_least "$current" "$MIN_VERSION"; then
+    log "criu $current already installed ($(command -v criu))"
+  else
+    log "criu ${current:-missing}; need >= $MIN_VERSION"
+    mkdir -p "$CACHE"
+    local tarball dir
+    tarball=$(fetch_source)
+    [ -n "$tarball" ] || die "apt-get source did not download a criu orig tarball"
+    dir=$(build "$tarball")
+    # Runtime libraries come with the -dev packages installed for the build; a cached build on a fresh machine
+    # needs them too.
+    install_packages libbsd0 libcap2 libnet1 libnftables1 libnl-3-200 libprotobuf-c1 libgnutls30 libaio1 libuuid1
+    install -D -m 0755 "$dir/criu/criu" "$PREFIX/sbin/criu"
+    if [ -f "$dir/plugins/cuda/cuda_plugin.so" ]; then
+      install -D -m 0644 "$dir/plugins/cuda/cuda_plugin.so" "$CACHE/plugins/cuda_plugin.so"
+    fi
+    hash -r
+    current=$(installed_version || true)
+    [ -n "$current" ] && version_at_least "$current" "$MIN_VERSION" \
+      || die "installed criu reports '${current:-nothing}', expected >= $MIN_VERSION (is an older criu earlier on PATH?)"
+    log "installed criu $current at $PREFIX/sbin/criu"
+  fi
+  local check
+  if check=$(timeout 60 criu check 2>&1); then
+    log "criu check: $(echo "$check" | tail -n1)"
+  else
+    echo "$check" >&2
+    die "criu check failed: this kernel lacks something CRIU needs"
+  fi
+}
+
+main "$@"

@@ -1,0 +1,20 @@
+package io.vllmsnap.engine;
+
+import java.nio.file.Path;
+
+/**
+ * What to restore and how.
+ *
+ * @param image       a complete image directory (with its manifest)
+ * @param rootfs      where the host's root file system is bind-mounted for CRIU's {@code --root}
+ * @param stageReaders parallel readers that pull the image into the page cache first (0 = no staging)
+ * @param firstToken  ask for one token after {@code /health} answers (the latency users feel)
+ */
+public record RestoreRequest(Path image, Path rootfs, int stageReaders, boolean firstToken, Timeouts timeouts) {
+
+    public static final Path DEFAULT_ROOTFS = Path.of("/var/lib/vllmsnap/rootfs");
+
+    public static RestoreRequest of(Path image) {
+        return new RestoreRequest(image, DEFAULT_ROOTFS, 4, true, Timeouts.defaults());
+    }
+}

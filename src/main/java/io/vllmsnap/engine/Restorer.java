@@ -1,0 +1,131 @@
+package io.vllmsnap.engine;
+
+import io.vllmsnap.criu.ChildProcess;
+import io.vllmsnap.criu.Criu;
+import io.vllmsnap.criu.CriuException;
+import io.vllmsnap.criu.MountPoint;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Brings an image back: stage (page cache) → criu restore (detached, in new PID and mount namespaces rooted at a
+ * bind of the host's root) → GPU restore + unlock in parallel → wake → ready → first token. Latency is measured
+ * from the request being accepted to the first token. A failed restore kills only what it restored itself.
+ */
+public final class Restorer {
+    private final Criu criu;
+    private final GpuCheckpointer gpu;
+    private final JobLimiter limiter;
+
+    public Restorer(Criu criu, GpuCheckpointer gpu, JobLimiter limiter) {
+        this.criu = criu;
+        this.gpu = gpu;
+        this.limiter = limiter;
+    }
+
+    public RestoreResult restore(RestoreRequest req, Progress progress) throws EngineException {
+        PhaseTimer timer = new PhaseTimer(progress);
+        Path image = req.image().toAbsolutePath().normalize();
+        Manifest m = Manifest.read(image);
+        m.verifyFiles(image);
+        try (JobLimiter.Permit ignored = limiter.acquire("image " + image, req.timeouts().queue())) {
+            return run(req, image, m, timer);
+        }
+    }
+
+    private RestoreResult run(RestoreRequest req, Path image, Manifest m, PhaseTimer timer) throws EngineException {
+        int port = m.source().port();
+        if (portInUse(port)) {
+            throw new EngineException("port " + port + " is in use: the source (or another restore) still serves on"
+                    + " it; stop it first, or restore into its own network namespace");
+        }
+        VllmClient vllm = new VllmClient("127.0.0.1", port, req.timeouts().http());
+        long restoredPid = -1;
+        Path work = null;
+        try {
+            long staged = 0;
+            if (req.stageReaders() > 0) {
+                staged = timer.time("stage", "prefetch " + m.sizeBytes() / (1 << 20) + " MiB",
+                        () -> Stager.prefetch(image.resolve(Manifest.CRIU_DIR), req.stageReaders()));
+            }
+            ensureRootfs(req.rootfs());
+            work = Files.createTempDirectory("vllmsnap-restore");
+            Path pidFile = work.resolve("restored.pid");
+            timer.time("restore", "criu restore", () -> criu.restore(new Criu.RestoreSpec(
+                    image.resolve(Manifest.CRIU_DIR), req.rootfs(), pidFile, m.source().tcpEstablished(),
+                    m.source().fileLocks(), m.source().externalUnixSockets(), m.externalMounts(),
+                    req.timeouts().criu())));
+            restoredPid = Long.parseLong(Files.readString(pidFile).strip());
+            long root = restoredPid;
+            if (m.cudaProcesses() > 0) {
+                timer.time("gpu-restore", m.cudaProcesses() + " CUDA process(es)", () -> {
+                    List<Long> cuda = Processes.tree(root).stream().filter(gpu::isCudaProcess).toList();
+                    if (cuda.size() != m.cudaProcesses()) {
+                        throw new EngineException("restored tree has " + cuda.size() + " CUDA processes, the image "
+                                + m.cudaProcesses());
+                    }
+                    GpuSteps.parallel("restore", cuda, gpu::restore);
+                    GpuSteps.parallel("unlock", cuda, gpu::unlock);
+                });
+            }
+            if (m.source().sleepLevel() > 0) {
+                timer.time("wake", "wake_up (sleep level " + m.source().sleepLevel() + ")", vllm::wakeUp);
+            }
+            timer.time("ready", "/health", () -> vllm.awaitHealthy(req.timeouts().ready()));
+            String text = null;
+            if (req.firstToken()) {
+                text = timer.time("first-token", "/v1/completions max_tokens=1",
+                        () -> vllm.complete("vllmsnap first token", 1).path("choices").path(0).path("text").asText());
+            }
+            Files.deleteIfExists(pidFile);
+            Files.deleteIfExists(work.resolve(Criu.RESTORE_LOG));
+            Files.deleteIfExists(work);
+            return new RestoreResult(restoredPid, timer.phases(), timer.totalSeconds(), staged, text);
+        } catch (Exception e) {
+            if (restoredPid > 0) {
+                Processes.kill(restoredPid); // our own half-restored tree, nothing else
+            }
+            if (e instanceof EngineException ee) {
+                throw ee;
+            }
+            if (e instanceof CriuException ce) {
+                throw new EngineException(ce.getMessage(), ce);
+            }
+            throw new EngineException("restore of " + image + " failed: " + e, e);
+        }
+    }
+
+    /** CRIU's --root must be a mount point: a (non-recursive) bind of the host's root, made once and kept. */
+    static void ensureRootfs(Path rootfs) throws EngineException {
+        try {
+            boolean mounted = MountPoint.of(ProcessHandle.current().pid()).stream()
+                    .anyMatch(mp -> mp.mountPoint().equals(rootfs.toString()));
+            if (mounted) {
+                return;
+            }
+            Files.createDirectories(rootfs);
+            ChildProcess.Result r = ChildProcess.run(List.of("mount", "--bind", "/", rootfs.toString()),
+                    Duration.ofSeconds(30));
+            if (!r.ok()) {
+                throw new EngineException("cannot bind-mount / at " + rootfs + ": " + r.output().strip());
+            }
+        } catch (IOException | ChildProcess.TimeoutException e) {
+            throw new EngineException("cannot prepare " + rootfs + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean portInUse(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+}

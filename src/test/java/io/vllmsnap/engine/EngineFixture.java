@@ -1,0 +1,70 @@
+package io.vllmsnap.engine;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.vllmsnap.criu.Criu;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Real CRIU, real stand-in servers in their own namespaces; everything started here is stopped in close(). */
+final class EngineFixture implements AutoCloseable {
+    static final long MIB = 1 << 20;
+    static final Path WORK = Path.of("target/engine-it").toAbsolutePath();
+
+    final JobLimiter limiter;
+    final Checkpointer checkpointer;
+    final Restorer restorer;
+    private final List<SourceLauncher.Source> sources = new ArrayList<>();
+    private final List<Long> restored = new ArrayList<>();
+
+    EngineFixture(int maxJobs) {
+        limiter = new JobLimiter(maxJobs);
+        Criu criu = Criu.fromEnvironment();
+        checkpointer = new Checkpointer(criu, new NoGpuCheckpointer(), limiter);
+        restorer = new Restorer(criu, new NoGpuCheckpointer(), limiter);
+    }
+
+    EngineFixture() {
+        this(2);
+    }
+
+    SourceLauncher.Source start(int port, long weightsBytes, long kvBytes) throws Exception {
+        StandInServer.Config c = new StandInServer.Config(port, WORK.resolve("weights-" + weightsBytes / MIB + "m"),
+                weightsBytes, kvBytes, 2);
+        StandInServer.prepareWeights(c);
+        SourceLauncher.Source s = StandInServer.start(c, Duration.ofMinutes(2));
+        sources.add(s);
+        return s;
+    }
+
+    RestoreResult restore(Path image) throws EngineException {
+        RestoreResult r = restorer.restore(RestoreRequest.of(image), Progress.NONE);
+        restored.add(r.pid());
+        return r;
+    }
+
+    static Path newImagePath(String name) throws Exception {
+        Path dir = WORK.resolve("images");
+        Files.createDirectories(dir);
+        Path p = dir.resolve(name + "-" + System.nanoTime());
+        return p;
+    }
+
+    static JsonNode state(int port) throws EngineException {
+        return new VllmClient(port).getJson("/state");
+    }
+
+    static void stopRestored(long pid) {
+        Processes.kill(pid);
+        Processes.awaitGone(pid, Duration.ofSeconds(30));
+    }
+
+    @Override
+    public void close() {
+        restored.forEach(EngineFixture::stopRestored);
+        sources.forEach(SourceLauncher.Source::stop);
+    }
+}

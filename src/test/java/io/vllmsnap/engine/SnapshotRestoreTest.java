@@ -1,0 +1,130 @@
+package io.vllmsnap.engine;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Dump and restore of the stand-in server with real CRIU (root). */
+class SnapshotRestoreTest {
+
+    @Test
+    void restoredServerHoldsExactlyTheStateOfTheSource2GiB() throws Exception {
+        int port = 18110;
+        try (EngineFixture f = new EngineFixture()) {
+            SourceLauncher.Source src = f.start(port, 2048 * EngineFixture.MIB, 64 * EngineFixture.MIB);
+            VllmClient client = new VllmClient(port);
+            client.complete("warm up", 4);
+            client.complete("and again", 4);
+            JsonNode before = EngineFixture.state(port);
+
+            Path image = EngineFixture.newImagePath("full");
+            Manifest m = f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
+
+            assertThat(Manifest.read(image).sizeBytes()).isEqualTo(m.sizeBytes());
+            assertThat(m.sizeBytes()).isGreaterThan(2048 * EngineFixture.MIB);
+            assertThat(m.phaseSeconds()).containsKeys("dump", "finalize");
+            assertThat(Processes.awaitGone(src.pid(), java.time.Duration.ofSeconds(30))).isTrue();
+
+            RestoreResult r = f.restore(image);
+            assertThat(r.phaseSeconds()).containsKeys("stage", "restore", "ready", "first-token");
+            assertThat(r.firstText()).isNotBlank();
+            JsonNode after = EngineFixture.state(port);
+            assertThat(after.get("weights_sha256")).isEqualTo(before.get("weights_sha256"));
+            assertThat(after.get("kernels_sha256")).isEqualTo(before.get("kernels_sha256"));
+            // The first-token probe wrote one more trace into the KV pool; the counter shows it continued from the
+            // source's, proving the request history came back too.
+            assertThat(after.get("counter").asInt()).isEqualTo(before.get("counter").asInt() + 1);
+            assertThat(after.get("pid").asInt()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void kvPoolAndCounterComeBackBitForBit() throws Exception {
+        int port = 18111;
+        try (EngineFixture f = new EngineFixture()) {
+            SourceLauncher.Source src = f.start(port, 128 * EngineFixture.MIB, 32 * EngineFixture.MIB);
+            new VllmClient(port).complete("some prompt", 8);
+            JsonNode before = EngineFixture.state(port);
+            Path image = EngineFixture.newImagePath("kv");
+            f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
+            RestoreResult r = f.restorer.restore(new RestoreRequest(image, RestoreRequest.DEFAULT_ROOTFS, 2, false,
+                    Timeouts.defaults()), Progress.NONE);
+            try {
+                assertThat(EngineFixture.state(port)).isEqualTo(before);
+            } finally {
+                EngineFixture.stopRestored(r.pid());
+            }
+        }
+    }
+
+    @Test
+    void sleepLevel1KeepsWeightsAndDropsKv() throws Exception {
+        sleepLevel(1, 18112);
+    }
+
+    @Test
+    void sleepLevel2DropsWeightsAndRereadsThemOnWake() throws Exception {
+        sleepLevel(2, 18113);
+    }
+
+    private void sleepLevel(int level, int port) throws Exception {
+        long weights = 256 * EngineFixture.MIB;
+        long kv = 64 * EngineFixture.MIB;
+        try (EngineFixture f = new EngineFixture()) {
+            SourceLauncher.Source src = f.start(port, weights, kv);
+            new VllmClient(port).complete("before sleep", 4);
+            JsonNode before = EngineFixture.state(port);
+            Path image = EngineFixture.newImagePath("sleep" + level);
+            Manifest m = f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, level, false),
+                    Progress.NONE);
+            assertThat(m.phaseSeconds()).containsKey("prepare");
+            assertThat(m.source().sleepLevel()).isEqualTo(level);
+            if (level == 1) {
+                assertThat(m.sizeBytes()).isBetween(weights, weights + kv);
+            } else {
+                assertThat(m.sizeBytes()).isLessThan(weights / 2);
+            }
+
+            RestoreResult r = f.restore(image);
+            assertThat(r.phaseSeconds()).containsKey("wake");
+            VllmClient client = new VllmClient(port);
+            assertThat(client.isSleeping()).isFalse();
+            JsonNode after = EngineFixture.state(port);
+            assertThat(after.get("weights_sha256")).isEqualTo(before.get("weights_sha256"));
+            assertThat(after.get("counter").asInt()).isEqualTo(before.get("counter").asInt() + 1);
+            assertThat(after.get("kv_sha256").asText()).isNotEqualTo(before.get("kv_sha256").asText());
+            // wake gives a fresh pool, as vLLM does; only the first-token probe's trace is in it
+            assertThat(after.get("kv_sha256").asText()).isNotEqualTo(sha256OfZeros(kv));
+        }
+    }
+
+    @Test
+    void leaveRunningKeepsTheSourceServingAndAwake() throws Exception {
+        int port = 18114;
+        try (EngineFixture f = new EngineFixture()) {
+            SourceLauncher.Source src = f.start(port, 128 * EngineFixture.MIB, 16 * EngineFixture.MIB);
+            Path image = EngineFixture.newImagePath("leave");
+            f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 1, true), Progress.NONE);
+            assertThat(src.alive()).isTrue();
+            VllmClient client = new VllmClient(port);
+            assertThat(client.isSleeping()).isFalse();
+            assertThat(client.complete("still there", 2).path("choices").path(0).path("text").asText()).isNotBlank();
+            assertThat(Files.isRegularFile(image.resolve(Manifest.FILE_NAME))).isTrue();
+        }
+    }
+
+    private static String sha256OfZeros(long n) throws Exception {
+        MessageDigest md = MessageDigest.getInstance("SHA-256");
+        byte[] zeros = new byte[1 << 20];
+        for (long left = n; left > 0; left -= zeros.length) {
+            md.update(zeros, 0, (int) Math.min(zeros.length, left));
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+}
