@@ -145,9 +145,10 @@ spec:
           volumeMounts:
             - name: images
               mountPath: /var/lib/vllmsnap
+            # The node's cgroup tree: finding a container's processes, and placing a restored tree into its
+            # placeholder pod's cgroup (writes cgroup.procs), which the agent's own cgroup namespace cannot reach.
             - name: cgroup
               mountPath: /host/sys/fs/cgroup
-              readOnly: true
             - name: tls
               mountPath: /etc/vllmsnap/tls
               readOnly: true
