@@ -102,7 +102,9 @@ record RenderedChart(String scenario, Map<String, Object> values, String yaml, L
     @SuppressWarnings("unchecked")
     private static void merge(Map<String, Object> base, Map<String, Object> overlay) {
         overlay.forEach((key, value) -> {
-            if (value instanceof Map<?, ?> m && base.get(key) instanceof Map<?, ?> b) {
+            if (value == null) {
+                base.remove(key); // Helm's rule: null in a values file deletes the default key
+            } else if (value instanceof Map<?, ?> m && base.get(key) instanceof Map<?, ?> b) {
                 merge((Map<String, Object>) b, (Map<String, Object>) m);
             } else {
                 base.put(key, value);
