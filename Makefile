@@ -24,7 +24,7 @@ test: criu
 	$(MVNW) verify
 
 demo: criu build
-	bin/vllmsnap demo
+	hack/vllmsnap demo
 
 # --- Helm chart, plain manifests and container images (docs/install.md) ---
 IMAGE_REPOSITORY ?= vllmsnap

@@ -18,6 +18,7 @@ The HTTP surface lives in `StandInHandler`; a GPU flavour can reuse it with anot
 import argparse
 import hashlib
 import json
+import mmap
 import os
 import sys
 import threading
@@ -47,17 +48,45 @@ def ensure_weights(path, size):
     os.replace(tmp, path)
 
 
-def read_file(path):
+def anonymous(size):
+    """Anonymous memory the kernel zero-fills lazily (bytearray(n) would write n zero bytes first)."""
+    return mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
+def read_file(path, readers=4):
+    """Reads a file into anonymous memory with parallel readers (as vLLM's loaders do): page faults on fresh memory
+    and page-cache copies run on several cores."""
     size = os.path.getsize(path)
-    buf = bytearray(size)
-    with open(path, "rb", buffering=0) as f:
-        view = memoryview(buf)
-        got = 0
-        while got < size:
-            n = f.readinto(view[got:])
-            if not n:
-                raise IOError(f"short read of {path}: {got} of {size} bytes")
-            got += n
+    buf = anonymous(size)
+    view = memoryview(buf)
+    chunk = 64 * MIB
+    offsets = list(range(0, size, chunk))
+    errors = []
+
+    def worker(mine):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            for off in mine:
+                end = min(off + chunk, size)
+                got = off
+                while got < end:
+                    n = os.preadv(fd, [view[got:end]], got)
+                    if n <= 0:
+                        raise IOError(f"short read of {path} at {got} of {size} bytes")
+                    got += n
+        except Exception as e:  # reported below: one failing reader fails the load
+            errors.append(e)
+        finally:
+            os.close(fd)
+
+    threads = [threading.Thread(target=worker, args=(offsets[i::readers],)) for i in range(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    view.release()
+    if errors:
+        raise errors[0]
     return buf
 
 
@@ -86,7 +115,8 @@ class CpuModel:
         t2 = time.monotonic()
         self.kernels = self._compile()
         t3 = time.monotonic()
-        self.kv = bytearray(hashlib.shake_128(bytes.fromhex(self.weights_sha256)).digest(self.kv_bytes))
+        self.kv = anonymous(self.kv_bytes)
+        self.kv[:] = hashlib.shake_128(bytes.fromhex(self.weights_sha256)).digest(self.kv_bytes)
         t4 = time.monotonic()
         self.timings = {"load_s": t1 - t0, "verify_s": t2 - t1, "compile_s": t3 - t2, "kv_s": t4 - t3}
 
@@ -99,23 +129,34 @@ class CpuModel:
             h = hashlib.sha256(r.to_bytes(8, "little"))
             h.update(view[start:start + window])
             kernels.append(h.digest())
+        view.release()
         return kernels
 
     def sleep(self, level):
         with self.lock:
             if level not in (1, 2):
                 raise ValueError("level must be 1 or 2")
-            self.kv = None
+            self.kv = self._release(self.kv)
             if level == 2:
-                self.weights = None
+                self.weights = self._release(self.weights)
             self.sleep_level = max(self.sleep_level, level)
+
+    @staticmethod
+    def _release(buf):
+        """Gives the memory back to the kernel now (an mmap would otherwise live until garbage collection)."""
+        if buf is not None:
+            try:
+                buf.close()
+            except BufferError:  # a request still holds a view; the memory goes when it is done
+                pass
+        return None
 
     def wake(self):
         with self.lock:
             if self.weights is None:
                 self.weights = read_file(self.weights_path)
             if self.kv is None:
-                self.kv = bytearray(self.kv_bytes)
+                self.kv = anonymous(self.kv_bytes)  # a fresh pool, as vLLM allocates after waking
             self.sleep_level = 0
 
     def complete(self, prompt, max_tokens):

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# CPU benchmark: cold start → first token vs restore → first token of the 2 GiB stand-in vLLM server, in one run.
+# For each sleep level in $LEVELS (default "2 0"): start cold, snapshot (source stopped), restore; then writes
+# bench/results/cpu-<UTC date>.json with every run, the machine and the versions. Target: restore >= 5x faster.
+# The weights file is created (and so in the page cache) before any timing, for cold start and restore alike.
+# Needs root. Usage: bench/cpu/run.sh   (env: LEVELS, WEIGHTS_MIB=2048, KV_MIB=512)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+hack/install-criu.sh
+[ -n "$(ls target/vllmsnap-*-cli.jar 2>/dev/null)" ] || ./mvnw -q package -DskipTests
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for level in ${LEVELS:-2 0}; do
+  hack/vllmsnap demo --sleep-level "$level" --weights-mib "${WEIGHTS_MIB:-2048}" --kv-mib "${KV_MIB:-512}" \
+    --json "$tmp/run-$level.json"
+done
+out="bench/results/cpu-$stamp.json"
+python3 - "$out" "$tmp"/run-*.json <<'PY'
+import json, platform, subprocess, sys
+runs = [json.load(open(p)) for p in sys.argv[2:]]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+load = open("/proc/loadavg").read().split()[:3]
+doc = {"benchmark": "cpu stand-in: cold start vs restore to first token", "cpuModel": cpu,
+       "loadAverageAtEnd": load, "python": platform.python_version(),
+       "bestSpeedup": max(r["speedup"] for r in runs), "targetSpeedup": 5, "runs": runs}
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+for r in runs:
+    print(f"sleep level {r['sleepLevel']}: cold {r['coldStartToFirstTokenSeconds']:.2f} s, restore "
+          f"{r['restoreToFirstTokenSeconds']:.2f} s, {r['speedup']:.1f}x, image {r['imageBytes'] / 2**20:.0f} MiB")
+print("written", sys.argv[1])
+PY

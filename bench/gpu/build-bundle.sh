@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Builds what travels to a bare GPU machine (no Java, no network) for the GPU benchmark and the FFM proof:
+#   jre/      a jlink'd, compressed Java runtime with only the modules the GPU tools need
+#   lib/      vllmsnap's cuda + engine-contract classes as one jar, plus picocli and Jackson
+#   bin/      cuda-probe launcher (io.vllmsnap.cuda.CudaCheckpointProbe)
+#   criu/     the project's CRIU build and the shared libraries it links (when a CRIU is installed here)
+#   python/   the stand-in servers (CPU and GPU flavours) and the benchmark's Python helpers
+#   *.sh      the scripts run on the GPU machine
+# Usage: bench/gpu/build-bundle.sh [OUT_DIR]   (default target/gpu-bundle). Fails when the bundle exceeds
+# MAX_MIB (default 60). Inputs can be given instead of built: CLASSES_DIR (compiled classes) and DEPS (jars,
+# ':'-separated); otherwise the project is compiled with ./mvnw and the jars come from its classpath.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+OUT="${1:-$ROOT/target/gpu-bundle}"
+MAX_MIB="${MAX_MIB:-60}"
+JAVA_HOME="${JAVA_HOME:-$("$ROOT/hack/java-home.sh")}"
+export JAVA_HOME
+log() { echo "build-bundle: $*" >&2; }
+
+if [ -z "${CLASSES_DIR:-}" ] || [ -z "${DEPS:-}" ]; then
+  log "compiling with ./mvnw"
+  (cd "$ROOT" && ./mvnw -q compile)
+  cpfile="$(mktemp)"
+  (cd "$ROOT" && ./mvnw -q dependency:build-classpath -Dmdep.outputFile="$cpfile" >/dev/null)
+  CLASSES_DIR="$ROOT/target/classes"
+  DEPS="$(tr ':' '\n' <"$cpfile" | grep -E '/(picocli|jackson-core|jackson-databind|jackson-annotations)-[0-9][^/]*\.jar$' | paste -sd:)"
+  rm -f "$cpfile"
+fi
+[ -d "$CLASSES_DIR/io/vllmsnap/cuda" ] || { log "no compiled io.vllmsnap.cuda classes in $CLASSES_DIR"; exit 1; }
+[ -n "$DEPS" ] || { log "no picocli/Jackson jars found"; exit 1; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT/lib" "$OUT/bin" "$OUT/python/vllmsnap_standin"
+
+# Application jar: only the packages the GPU tools use (the operator and agent stay home).
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+for pkg in io/vllmsnap/cuda io/vllmsnap/engine; do
+  mkdir -p "$stage/$pkg"
+  cp "$CLASSES_DIR/$pkg"/*.class "$stage/$pkg/" 2>/dev/null || true
+done
+# The engine package brings only its GPU contract, not the engine itself.
+find "$stage/io/vllmsnap/engine" -type f ! -name 'GpuCheckpoint*' ! -name 'NoGpuCheckpointer*' -delete
+"$JAVA_HOME/bin/jar" --create --file "$OUT/lib/vllmsnap-gpu.jar" -C "$stage" .
+IFS=: read -r -a jars <<<"$DEPS"
+for j in "${jars[@]}"; do cp "$j" "$OUT/lib/"; done
+
+# Runtime: java.base is enough. jdeps also lists java.sql and java.desktop for Jackson, which only probes them
+# and copes without; leaving them out keeps the runtime small (checked below by running the probe).
+"$JAVA_HOME/bin/jlink" --add-modules java.base --compress zip-9 --strip-debug --no-header-files \
+  --no-man-pages --output "$OUT/jre"
+# Temurin's libjvm.so keeps its symbol table (~5 MiB): the dynamic symbols are all the runtime needs.
+if command -v strip >/dev/null; then strip --strip-unneeded "$OUT/jre/lib/server/libjvm.so"; fi
+
+cat >"$OUT/bin/cuda-probe" <<'LAUNCH'
+#!/bin/sh
+# Runs vllmsnap's GPU checkpoint probe with the bundled runtime. JAVA_OPTS adds JVM options.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC -XX:TieredStopAtLevel=1 $JAVA_OPTS \
+  -cp "$here/lib/*" io.vllmsnap.cuda.CudaCheckpointProbe "$@"
+LAUNCH
+chmod +x "$OUT/bin/cuda-probe"
+
+# CRIU and its shared libraries (glibc's own stay: the GPU machine has its own).
+criu_bin="${CRIU_BIN:-$(command -v criu || true)}"
+if [ -n "$criu_bin" ] && [ -x "$criu_bin" ]; then
+  mkdir -p "$OUT/criu/lib"
+  cp "$criu_bin" "$OUT/criu/criu"
+  if command -v strip >/dev/null; then strip --strip-unneeded "$OUT/criu/criu"; fi
+  ldd "$criu_bin" | awk '/=> \//{print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*) ;;
+      *) cp -L "$lib" "$OUT/criu/lib/" ;;
+    esac
+  done
+  printf '#!/bin/sh\nhere="$(cd "$(dirname "$0")" && pwd)"\nLD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/criu" "$@"\n' \
+    >"$OUT/criu/criu.sh"
+  chmod +x "$OUT/criu/criu.sh"
+else
+  log "no CRIU installed here (hack/install-criu.sh): bundle has no criu/"
+fi
+
+cp "$ROOT"/src/main/python/vllmsnap_standin/*.py "$OUT/python/vllmsnap_standin/"
+cp "$ROOT"/bench/gpu/*.py "$ROOT"/bench/gpu/*.sh "$OUT/" 2>/dev/null || true
+rm -f "$OUT/build-bundle.sh"
+
+# Smoke check: the runtime starts the probe and its JSON comes out.
+"$OUT/bin/cuda-probe" cuda-pids --root $$ | grep -q '"tree"' || { log "bundled runtime cannot run the probe"; exit 1; }
+
+kib="$(du -sk "$OUT" | cut -f1)"
+log "bundle at $OUT: $((kib / 1024)) MiB (limit $MAX_MIB MiB)"
+if [ "$kib" -gt $((MAX_MIB * 1024)) ]; then
+  log "bundle is larger than $MAX_MIB MiB"
+  exit 3
+fi
+echo "$OUT"

@@ -1,0 +1,38 @@
+package io.vllmsnap.cli;
+
+import io.vllmsnap.engine.RestoreRequest;
+import io.vllmsnap.engine.RestoreResult;
+import io.vllmsnap.engine.Timeouts;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "restore", mixinStandardHelpOptions = true,
+        description = "Restore an image; the server comes back detached, in new PID and mount namespaces, on the port"
+                + " it had. Prints each phase and the time from start to first token.")
+final class RestoreCommand implements Callable<Integer> {
+    @Parameters(paramLabel = "DIR", description = "image directory")
+    Path image;
+    @Option(names = "--rootfs", defaultValue = "/var/lib/vllmsnap/rootfs",
+            description = "where / is bind-mounted for CRIU's --root (default ${DEFAULT-VALUE})")
+    Path rootfs;
+    @Option(names = "--stage-readers", defaultValue = "4",
+            description = "parallel readers pulling the image into the page cache; 0 = none (default ${DEFAULT-VALUE})")
+    int readers;
+    @Option(names = "--no-first-token", description = "stop at /health instead of asking for one token")
+    boolean noFirstToken;
+
+    @Override
+    public Integer call() throws Exception {
+        System.out.println("restore of " + image);
+        RestoreResult r = VllmsnapCli.restorer().restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
+                Timeouts.defaults()), VllmsnapCli.progress(System.out));
+        r.phaseSeconds().forEach((phase, s) -> System.out.printf("  %-14s %7.3f s%n", phase, s));
+        System.out.printf("restored: PID %d, %s in %.3f s%n", r.pid(),
+                noFirstToken ? "ready" : "first token", r.totalSeconds());
+        return 0;
+    }
+}

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""GPU flavour of the stand-in vLLM server: a real transformer on the GPU, built from a config with random weights.
+
+Same HTTP surface as the CPU stand-in (server.StandInHandler). What a vLLM start does, in miniature and timed:
+  1. import torch/transformers and initialise CUDA;
+  2. load the weights from safetensors (built from the config with random values and saved on the first run,
+     since no model hub is reachable on the GPU machines);
+  3. allocate the KV pool as one GPU tensor sized by --gpu-memory-utilization, as vLLM sizes its cache;
+  4. a warm-up generation.
+/v1/completions runs greedy generation, so two servers with the same weights answer the same prompt alike.
+Sleep mirrors vLLM: level 1 moves the weights to pinned host memory and frees the KV pool; level 2 frees both
+(wake re-reads the weights from the safetensors files).
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+
+T_PROCESS = time.monotonic()
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    from vllmsnap_standin.server import StandInHandler  # run as a module of the package
+except ImportError:  # run as a script next to server.py
+    from server import StandInHandler
+from http.server import ThreadingHTTPServer
+
+GIB = 1 << 30
+
+# Shapes of real models (the numbers are public architecture facts); weights are random.
+SHAPES = {
+    "qwen2-1.5b": dict(arch="qwen2", hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                       num_attention_heads=12, num_key_value_heads=2, vocab_size=151936,
+                       max_position_embeddings=32768, rope_theta=1000000.0, tie_word_embeddings=True,
+                       gpu_memory_utilization=0.3),
+    "llama-8b": dict(arch="llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                     num_attention_heads=32, num_key_value_heads=8, vocab_size=128256,
+                     max_position_embeddings=8192, rope_theta=500000.0, tie_word_embeddings=False,
+                     gpu_memory_utilization=0.9),
+    # A tiny shape for smoke tests on small GPUs.
+    "tiny": dict(arch="llama", hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, vocab_size=4096,
+                 max_position_embeddings=1024, rope_theta=10000.0, tie_word_embeddings=False,
+                 gpu_memory_utilization=0.05),
+}
+
+
+def build_config(shape):
+    from transformers import LlamaConfig, Qwen2Config
+    spec = dict(SHAPES[shape])
+    arch = spec.pop("arch")
+    spec.pop("gpu_memory_utilization")
+    cls = Qwen2Config if arch == "qwen2" else LlamaConfig
+    return cls(**spec)
+
+
+def from_config(config, torch, dtype):
+    from transformers import AutoModelForCausalLM
+    try:
+        return AutoModelForCausalLM.from_config(config, dtype=dtype)
+    except TypeError:  # transformers < 4.56 names it torch_dtype
+        return AutoModelForCausalLM.from_config(config, torch_dtype=dtype)
+
+
+def safetensors_files(weights_dir):
+    return sorted(os.path.join(weights_dir, f) for f in os.listdir(weights_dir) if f.endswith(".safetensors"))
+
+
+class GpuModel:
+    """A transformer on the GPU plus a KV pool; all mutation holds `lock`."""
+
+    def __init__(self, name, shape, weights_dir, gpu_memory_utilization, kv_bytes, seed):
+        self.name = name
+        self.shape = shape
+        self.weights_dir = weights_dir
+        self.utilization = gpu_memory_utilization
+        self.kv_bytes_requested = kv_bytes
+        self.seed = seed
+        self.lock = threading.Lock()
+        self.counter = 0
+        self.sleep_level = 0
+        self.timings = {}
+        self.kv = None
+        self.kv_bytes = 0
+        self.host_weights = None
+        self.built_weights = False
+
+    def start(self):
+        t0 = time.monotonic()
+        import torch
+        import transformers  # noqa: F401  (import cost is part of a real start)
+        import safetensors.torch  # noqa: F401
+        self.torch = torch
+        t1 = time.monotonic()
+        torch.cuda.init()
+        torch.zeros(1, device="cuda")
+        t2 = time.monotonic()
+        if not (os.path.isdir(self.weights_dir) and safetensors_files(self.weights_dir)):
+            self._build_and_save()
+        t3 = time.monotonic()
+        self._load()
+        t4 = time.monotonic()
+        self._allocate_kv()
+        t5 = time.monotonic()
+        self.warmup_tokens = self._generate("warm up the kernels", 8)
+        torch.cuda.synchronize()
+        t6 = time.monotonic()
+        self.timings = {"python_start_s": t0 - T_PROCESS, "import_s": t1 - t0, "cuda_init_s": t2 - t1,
+                        "build_and_save_s": t3 - t2, "load_weights_s": t4 - t3, "kv_alloc_s": t5 - t4,
+                        "warmup_s": t6 - t5, "built_weights": self.built_weights,
+                        "weights_bytes": self.weights_bytes, "kv_bytes": self.kv_bytes}
+
+    def _build_and_save(self):
+        torch = self.torch
+        os.makedirs(self.weights_dir, exist_ok=True)
+        torch.manual_seed(self.seed)
+        config = build_config(self.shape)
+        with torch.device("cuda"):
+            model = from_config(config, torch, torch.bfloat16)
+        tmp = self.weights_dir + ".partial"
+        model.save_pretrained(tmp, safe_serialization=True)
+        for f in os.listdir(tmp):
+            os.replace(os.path.join(tmp, f), os.path.join(self.weights_dir, f))
+        os.rmdir(tmp)
+        del model
+        torch.cuda.empty_cache()
+        self.built_weights = True
+
+    def _load(self):
+        torch = self.torch
+        from transformers import AutoConfig
+        config = AutoConfig.from_pretrained(self.weights_dir)
+        # Parameters on the meta device take no memory and no random init; the safetensors tensors replace them.
+        with torch.device("meta"):
+            model = from_config(config, torch, torch.bfloat16)
+        self.model = model.eval()
+        self._load_weights_to_gpu()
+        # Rotary frequencies are computed buffers, not stored weights: rebuild that module on the GPU.
+        inner = self.model.model
+        if hasattr(inner, "rotary_emb"):
+            inner.rotary_emb = type(inner.rotary_emb)(config=config, device=torch.device("cuda"))
+        left = [n for n, t in list(self.model.named_parameters()) + list(self.model.named_buffers())
+                if t.device.type == "meta"]
+        if left:
+            raise RuntimeError(f"not loaded from {self.weights_dir}: {left[:3]}")
+        self.weights_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+    def _load_weights_to_gpu(self):
+        """Fills the parameters from the safetensors files: at start they are meta placeholders and are replaced
+        (assign); after a level-2 sleep they are empty GPU tensors whose storage is swapped in place, which keeps
+        the Parameter objects (and a tied output head) as they are."""
+        from safetensors.torch import load_file
+        params = dict(self.model.named_parameters())
+        first_load = any(p.device.type == "meta" for p in params.values())
+        for f in safetensors_files(self.weights_dir):
+            tensors = load_file(f, device="cuda")
+            if first_load:
+                self.model.load_state_dict(tensors, strict=False, assign=True)
+            else:
+                for key, tensor in tensors.items():
+                    if key in params:
+                        params[key].data = tensor
+        if first_load and getattr(self.model.config, "tie_word_embeddings", False):
+            # Tied checkpoints store the embedding once; the output head shares that tensor.
+            self.model.lm_head.weight = self.model.model.embed_tokens.weight
+        self.torch.cuda.synchronize()
+
+    def _allocate_kv(self):
+        torch = self.torch
+        if self.kv_bytes_requested:
+            size = self.kv_bytes_requested
+        else:
+            free, total = torch.cuda.mem_get_info()
+            # vLLM's rule: this server may use `utilization` of the GPU in all; the KV pool gets what the weights
+            # and a working reserve for activations leave of it.
+            reserve = 1 * GIB
+            size = int(self.utilization * total) - torch.cuda.memory_reserved() - reserve
+            size = max(64 << 20, min(size, free - reserve))
+        self.kv = torch.zeros(size // 2, dtype=torch.bfloat16, device="cuda")
+        self.kv_bytes = self.kv.numel() * 2
+
+    def _prompt_ids(self, prompt):
+        # No tokenizer on a machine without a hub: bytes of the prompt become token ids.
+        vocab = self.model.config.vocab_size
+        data = prompt.encode() or b"\0"
+        return [(b * 257 + i) % vocab for i, b in enumerate(data)]
+
+    def _generate(self, prompt, max_tokens):
+        torch = self.torch
+        ids = torch.tensor([self._prompt_ids(prompt)], device="cuda")
+        with torch.inference_mode():
+            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+                                      min_new_tokens=max_tokens, do_sample=False, pad_token_id=0)
+        return out[0, ids.shape[1]:].tolist()
+
+    def sleep(self, level):
+        torch = self.torch
+        with self.lock:
+            if level not in (1, 2):
+                raise ValueError("level must be 1 or 2")
+            if self.sleep_level:
+                return
+            self.kv = None
+            if level == 1:
+                self.host_weights = {}
+                for name, p in self.model.named_parameters():
+                    host = torch.empty(p.shape, dtype=p.dtype, pin_memory=True)
+                    host.copy_(p.data)
+                    self.host_weights[name] = host
+                    p.data = torch.empty(0, dtype=p.dtype, device="cuda")
+            else:
+                for _, p in self.model.named_parameters():
+                    p.data = torch.empty(0, dtype=p.dtype, device="cuda")
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+            self.sleep_level = level
+
+    def wake(self):
+        torch = self.torch
+        with self.lock:
+            if not self.sleep_level:
+                return
+            if self.sleep_level == 1:
+                for name, p in self.model.named_parameters():
+                    p.data = self.host_weights[name].to("cuda", non_blocking=True)
+                self.host_weights = None
+            else:
+                self._load_weights_to_gpu()
+            self.kv = torch.zeros(self.kv_bytes // 2, dtype=torch.bfloat16, device="cuda")
+            torch.cuda.synchronize()
+            self.sleep_level = 0
+
+    def complete(self, prompt, max_tokens):
+        with self.lock:
+            if self.sleep_level:
+                raise RuntimeError("model is sleeping; POST /wake_up first")
+            self.counter += 1
+            tokens = self._generate(prompt, max_tokens)
+            digest = hashlib.sha256(json.dumps(tokens).encode()).hexdigest()
+            return " " + " ".join(f"t{t}" for t in tokens), self.counter, digest
+
+    def state(self):
+        torch = self.torch
+        with self.lock:
+            checksum = None
+            if not self.sleep_level:
+                with torch.inference_mode():
+                    checksum = float(sum(p.float().sum().item() for p in self.model.parameters()))
+            return {"shape": self.shape, "counter": self.counter, "sleep_level": self.sleep_level,
+                    "pid": os.getpid(), "weights_checksum": checksum, "kv_bytes": self.kv_bytes,
+                    "gpu_memory_allocated": torch.cuda.memory_allocated(), "start_timings": self.timings}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="GPU stand-in for a vLLM server (random-weight transformer)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--shape", choices=sorted(SHAPES), default="qwen2-1.5b")
+    p.add_argument("--model", default=None, help="served model name (default vllmsnap/<shape>)")
+    p.add_argument("--weights-dir", default=None,
+                   help="safetensors directory (built from the config on first run; default /var/tmp/vllmsnap-gpu/<shape>)")
+    p.add_argument("--gpu-memory-utilization", type=float, default=None,
+                   help="fraction of GPU memory this server may use (default 0.3 for 1.5B, 0.9 for 8B)")
+    p.add_argument("--kv-bytes", type=int, default=0, help="fixed KV pool size in bytes (overrides the fraction)")
+    p.add_argument("--seed", type=int, default=1234)
+    args = p.parse_args(argv)
+    util = args.gpu_memory_utilization or SHAPES[args.shape]["gpu_memory_utilization"]
+    if not 0 < util <= 1:
+        p.error("--gpu-memory-utilization must be in (0, 1]")
+    weights_dir = args.weights_dir or f"/var/tmp/vllmsnap-gpu/{args.shape}"
+    model = GpuModel(args.model or f"vllmsnap/{args.shape}", args.shape, weights_dir, util, args.kv_bytes, args.seed)
+    model.start()
+    StandInHandler.model = model
+    server = ThreadingHTTPServer((args.host, args.port), StandInHandler)
+    server.daemon_threads = True
+    print(f"stand-in ready on {args.host}:{args.port} pid {os.getpid()} {json.dumps(model.timings)}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+package io.vllmsnap.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** What travels to the GPU machine builds from this checkout, stays under its size limit, and runs. */
+class GpuBundleTest {
+    private static final long LIMIT_BYTES = 60L << 20;
+
+    @TempDir
+    Path out;
+
+    @Test
+    void bundleBuildsUnderSixtyMibAndItsRuntimeRunsTheProbe() throws Exception {
+        Path jdk = Path.of(System.getProperty("java.home"));
+        assertThat(jdk.resolve("bin/jlink")).as("tests run on a JDK with jlink").exists();
+        Path bundle = out.resolve("bundle");
+        String deps = String.join(":", jarOf(CommandLine.class), jarOf(ObjectMapper.class), jarOf(JsonFactory.class),
+                jarOf(JsonProperty.class));
+
+        Run build = run(List.of("bash", "bench/gpu/build-bundle.sh", bundle.toString()), 240,
+                "JAVA_HOME", jdk.toString(), "CLASSES_DIR", jarOf(CudaCheckpointProbe.class), "DEPS", deps);
+
+        assertThat(build.exit).as(build.output).isZero();
+        assertThat(sizeOf(bundle)).as("bundle size").isLessThan(LIMIT_BYTES);
+        assertThat(bundle.resolve("jre/bin/java")).isExecutable();
+        assertThat(bundle.resolve("python/vllmsnap_standin/gpu_server.py")).exists();
+        assertThat(bundle.resolve("python/vllmsnap_standin/server.py")).exists();
+        assertThat(bundle.resolve("ffm-proof.sh")).exists();
+
+        // On a machine without the driver the bundled probe says so and exits 2, as it would on a GPU-less node.
+        Run probe = run(List.of(bundle.resolve("bin/cuda-probe").toString(), "info"), 60,
+                "JAVA_OPTS", "-Dvllmsnap.libcuda=libcuda-absent-for-test.so.1", "PATH", "/usr/bin:/bin");
+        assertThat(probe.exit).as(probe.output).isEqualTo(2);
+        JsonNode info = new ObjectMapper().readTree(probe.output.lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow());
+        assertThat(info.get("error").asText()).contains("libcuda-absent-for-test.so.1 not found")
+                .contains("no cuda-checkpoint on PATH");
+    }
+
+    @Test
+    void recordedGpuResultsParse() throws IOException {
+        List<Path> results;
+        try (Stream<Path> files = Files.list(Path.of("bench/results"))) {
+            results = files.filter(p -> p.getFileName().toString().matches("gpu-.*\\.json")).toList();
+        }
+        assertThat(results).isNotEmpty();
+        for (Path p : results) {
+            JsonNode r = new ObjectMapper().readTree(p.toFile());
+            assertThat(r.path("date").asText()).as(p + " date").matches("\\d{4}-\\d{2}-\\d{2}");
+            assertThat(r.path("machine").path("gpu").asText()).as(p + " machine.gpu").isNotBlank();
+        }
+    }
+
+    private record Run(int exit, String output) {
+    }
+
+    private static Run run(List<String> cmd, int timeoutS, String... env) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        for (int i = 0; i < env.length; i += 2) {
+            pb.environment().put(env[i], env[i + 1]);
+        }
+        Path log = Files.createTempFile("gpu-bundle", ".log");
+        pb.redirectOutput(log.toFile());
+        Process p = pb.start();
+        if (!p.waitFor(timeoutS, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            return new Run(-1, "timed out after " + timeoutS + " s: " + Files.readString(log));
+        }
+        String output = Files.readString(log, StandardCharsets.UTF_8);
+        Files.delete(log);
+        return new Run(p.exitValue(), output);
+    }
+
+    private static String jarOf(Class<?> c) throws Exception {
+        return Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+    }
+
+    private static long sizeOf(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+        }
+    }
+}
