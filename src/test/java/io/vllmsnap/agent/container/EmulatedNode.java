@@ -70,6 +70,11 @@ public final class EmulatedNode implements AutoCloseable {
     }
 
     public Pod pod() throws IOException, InterruptedException {
+        return pod(UUID.randomUUID().toString());
+    }
+
+    /** A pod with the given UID (an API server's pod UID, when a test plays the kubelet for real Pod objects). */
+    public synchronized Pod pod(String uid) throws IOException, InterruptedException {
         int n = pods.size() + 1;
         String netns = "vs" + tag + n;
         String hostIf = "vs" + tag + n + "h";
@@ -82,7 +87,6 @@ public final class EmulatedNode implements AutoCloseable {
         run("ip", "-n", netns, "addr", "add", podAddr + "/30", "dev", "eth0");
         run("ip", "-n", netns, "link", "set", "eth0", "up");
         run("ip", "-n", netns, "link", "set", "lo", "up");
-        String uid = UUID.randomUUID().toString();
         String containerId = (UUID.randomUUID() + "" + UUID.randomUUID()).replace("-", "");
         Path cgroup = Files.createDirectories(top.resolve("kubepods/besteffort/pod" + uid + "/" + containerId));
         Pod pod = new Pod(uid, containerId, netns, podAddr, cgroup);
@@ -109,7 +113,15 @@ public final class EmulatedNode implements AutoCloseable {
         }
     }
 
-    private void start(Pod pod, List<String> container) throws IOException {
+    /** Starts {@code command} as the container of {@code pod}: PID 1 of new PID/mount/UTS/IPC namespaces, a session leader. */
+    public void startContainer(Pod pod, List<String> command) throws IOException {
+        List<String> container = new ArrayList<>(List.of("unshare", "--pid", "--fork", "--mount", "--mount-proc", "--uts", "--ipc",
+                "setsid", "bash", "-c", INIT, "init"));
+        container.addAll(command);
+        start(pod, container);
+    }
+
+    private synchronized void start(Pod pod, List<String> container) throws IOException {
         List<String> cmd = new ArrayList<>(List.of("bash", "-c", ENTER, "enter", pod.cgroup().resolve("cgroup.procs").toString(),
                 "/run/netns/" + pod.netns()));
         cmd.addAll(container);
