@@ -169,6 +169,10 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         String snapshotMessage = snapshot.getStatus() == null ? "" : Conditions.find(snapshot.getStatus().conditions,
                 Conditions.READY).map(c -> c.getReason() + ": " + c.getMessage()).orElse("");
         if (snapshot.getMetadata().getDeletionTimestamp() != null) {
+            if (snapshot.getStatus() != null && Conditions.isTrue(snapshot.getStatus().conditions, Conditions.READY)) {
+                finishWithoutNewPods(restore, snapshot, pass);
+                return;
+            }
             blocked(restore, RestorePhase.Failed, "SnapshotDeleting", "VllmSnapshot '" + spec.snapshotName + "' is being deleted");
             return;
         }
@@ -201,6 +205,29 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
                 .thenComparing(p -> p.name));
         status.pods = live;
         aggregate(restore);
+    }
+
+    /**
+     * The snapshot is being deleted, but its deletion waits for the restores that use it, so its image stays: the pods
+     * already made are restored and followed to the end (never left as empty placeholders); no new pod is made from it.
+     */
+    private void finishWithoutNewPods(VllmRestore restore, VllmSnapshot snapshot, Pass pass) {
+        VllmRestoreStatus status = restore.getStatus();
+        List<RestorePodStatus> live = observePods(restore, snapshot, pass);
+        live.sort(Comparator.comparing((RestorePodStatus p) -> p.createdAt == null ? "" : p.createdAt)
+                .thenComparing(p -> p.name));
+        status.pods = live;
+        aggregate(restore);
+        boolean inFlight = live.stream().anyMatch(p -> p.phase == RestorePodPhase.Pending || p.phase == RestorePodPhase.Restoring);
+        if (status.phase != RestorePhase.Ready && !inFlight) {
+            status.phase = RestorePhase.Failed;
+        }
+        String message = "VllmSnapshot '" + snapshot.getMetadata().getName() + "' is being deleted: pods already made are "
+                + "restored, no new ones are made; it goes once this restore is deleted";
+        if (Conditions.set(status.conditions, Conditions.SNAPSHOT_READY, false, "SnapshotDeleting", message,
+                restore.getMetadata().getGeneration())) {
+            events.warning(restore, "SnapshotDeleting", message);
+        }
     }
 
     // ---- per pod
