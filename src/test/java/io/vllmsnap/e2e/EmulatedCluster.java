@@ -77,13 +77,18 @@ final class EmulatedCluster implements AutoCloseable {
 
     /** A stand-in vLLM server pod on {@code node}, as a user's Deployment would have made it; waits until it is Ready. */
     Pod sourcePod(String name, String node) {
+        return sourcePod(name, node, KV_SIZE);
+    }
+
+    /** @param kvSize a larger KV pool makes the dump last longer (fault tests cut into it) */
+    Pod sourcePod(String name, String node, String kvSize) {
         Pod pod = new PodBuilder()
                 .withNewMetadata().withName(name).withNamespace(namespace).addToLabels("app", "standin").endMetadata()
                 .withNewSpec().withNodeName(node)
                 .addNewContainer().withName(CONTAINER).withImage("vllmsnap/standin:e2e")
                 .withCommand("python3", STANDIN.toString())
                 .withArgs("--host", "0.0.0.0", "--port", "8000", "--weights", WORK.resolve("weights-" + WEIGHTS_SIZE).toString(),
-                        "--weights-size", WEIGHTS_SIZE, "--kv-size", KV_SIZE, "--compile-rounds", "2")
+                        "--weights-size", WEIGHTS_SIZE, "--kv-size", kvSize, "--compile-rounds", "2")
                 .addNewPort().withContainerPort(8000).endPort()
                 .withNewReadinessProbe().withNewHttpGet().withPath("/health").withNewPort(8000).endHttpGet().endReadinessProbe()
                 .addNewVolumeMount().withName("shm").withMountPath("/dev/shm").endVolumeMount()
@@ -105,10 +110,14 @@ final class EmulatedCluster implements AutoCloseable {
     }
 
     VllmRestore restore(String name, String snapshot, int replicas) {
+        return restore(name, new VllmRestoreSpec(snapshot, replicas));
+    }
+
+    VllmRestore restore(String name, VllmRestoreSpec spec) {
         VllmRestore restore = new VllmRestore();
         restore.getMetadata().setName(name);
         restore.getMetadata().setNamespace(namespace);
-        restore.setSpec(new VllmRestoreSpec(snapshot, replicas));
+        restore.setSpec(spec);
         return client.resource(restore).create();
     }
 
@@ -146,6 +155,21 @@ final class EmulatedCluster implements AutoCloseable {
 
     JsonNode state(String podName) throws Exception {
         return EmulatedNode.get(container(podName), "/state");
+    }
+
+    /** Leftovers of jobs on a node: partial images and job work directories. */
+    List<Path> leftovers(String node) throws java.io.IOException {
+        Path work = storage.resolve(node).resolve("work");
+        List<Path> found = new java.util.ArrayList<>();
+        if (Files.isDirectory(work)) {
+            try (var s = Files.list(work)) {
+                s.forEach(found::add);
+            }
+        }
+        try (var s = Files.walk(storage)) {
+            s.filter(p -> p.getFileName().toString().contains("partial")).forEach(found::add);
+        }
+        return found;
     }
 
     /** Images of this namespace on the node (complete ones). */

@@ -45,6 +45,9 @@ final class InProcessAgent implements NodeAgent {
     private volatile JobRunner runner;
     private volatile CriuContainerCheckpointer checkpointer;
     private volatile boolean down;
+    /** Job IDs asked for (a repeated request for the same job counts once). */
+    final java.util.Set<String> snapshotJobs = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    final java.util.Set<String> restoreJobs = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Every call fails as if the agent's address did not answer. */
     volatile boolean unreachable;
 
@@ -99,7 +102,9 @@ final class InProcessAgent implements NodeAgent {
     public JobStatus startSnapshot(SnapshotJobRequest request) {
         reach();
         try {
-            return runner.submitSnapshot(request);
+            JobStatus status = runner.submitSnapshot(request);
+            snapshotJobs.add(request.jobId());
+            return status;
         } catch (InvalidIdException e) {
             throw new AgentRejectedException("InvalidRequest", e.getMessage());
         }
@@ -109,7 +114,9 @@ final class InProcessAgent implements NodeAgent {
     public JobStatus startRestore(RestoreJobRequest request) {
         reach();
         try {
-            return runner.submitRestore(request);
+            JobStatus status = runner.submitRestore(request);
+            restoreJobs.add(request.jobId());
+            return status;
         } catch (InvalidIdException e) {
             throw new AgentRejectedException("InvalidRequest", e.getMessage());
         }

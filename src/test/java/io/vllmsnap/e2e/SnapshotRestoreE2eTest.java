@@ -140,6 +140,73 @@ class SnapshotRestoreE2eTest {
         assertThat(EmulatedNode.complete(source, "still here").get("vllmsnap").get("counter").asInt()).isEqualTo(2);
     }
 
+    @Test
+    void deletingTheSnapshotWhileARestoreRunsIsDeferredAndTheRestoredCopiesServe() throws Exception {
+        cluster = new EmulatedCluster(client, agents, 1, 1, false);
+        cluster.sourcePod("vllm-0", "node-a");
+        EmulatedNode.complete(cluster.container("vllm-0"), "warm up");
+        cluster.snapshot("warm", "vllm-0", 0);
+        cluster.awaitSnapshot("warm", s -> s.phase == SnapshotPhase.Ready, SNAPSHOT_TIMEOUT);
+        String imageId = cluster.getSnapshot("warm").getStatus().imageId;
+
+        cluster.restore("qwen", "warm", 2);
+        // one agent slot: the second copy waits in the queue while the first restores
+        cluster.awaitRestore("qwen", s -> s.pods.stream().anyMatch(p -> p.phase == RestorePodPhase.Restoring), RESTORE_TIMEOUT);
+        client.resources(VllmSnapshot.class).inNamespace(cluster.namespace).withName("warm").delete();
+
+        VllmSnapshot deferred = cluster.awaitSnapshot("warm", s -> s.phase == SnapshotPhase.Deleting
+                && Conditions.isTrue(s.conditions, Conditions.IN_USE), Duration.ofSeconds(30));
+        assertThat(Conditions.find(deferred.getStatus().conditions, Conditions.IN_USE).orElseThrow().getMessage())
+                .contains("still used by VllmRestore qwen");
+        VllmRestore blocked = cluster.awaitRestore("qwen", s -> Conditions.find(s.conditions, Conditions.SNAPSHOT_READY)
+                .map(c -> "SnapshotDeleting".equals(c.getReason())).orElse(false), Duration.ofSeconds(30));
+        assertThat(Conditions.find(blocked.getStatus().conditions, Conditions.SNAPSHOT_READY).orElseThrow().getMessage())
+                .contains("no new ones are made");
+        // the image stays while a restore uses it, and the copies already made are restored whole and serve
+        VllmRestore finished = cluster.awaitRestore("qwen", s -> s.readyReplicas == 2, RESTORE_TIMEOUT);
+        assertThat(finished.getStatus().phase).isEqualTo(RestorePhase.Ready);
+        assertThat(cluster.images("node-a")).hasSize(1);
+        // no new pod is made from a snapshot being deleted: scaling up is refused by a condition, not half done
+        cluster.scale("qwen", 3);
+        Thread.sleep(1500);
+        assertThat(cluster.restorePods("qwen")).hasSize(2);
+        String source = digestOfNextAnswer(cluster.container("vllm-0"));
+        for (Pod pod : cluster.restorePods("qwen")) {
+            assertThat(digestOfNextAnswer(cluster.container(pod.getMetadata().getName()))).isEqualTo(source);
+        }
+
+        // the user deletes the restore (its pods go with it, as the garbage collector does); then the snapshot goes
+        client.resources(VllmRestore.class).inNamespace(cluster.namespace).withName("qwen").delete();
+        client.pods().inNamespace(cluster.namespace).withLabel(io.vllmsnap.api.ApiConstants.RESTORE_LABEL, "qwen").delete();
+        await().atMost(Duration.ofSeconds(30)).until(() -> cluster.getSnapshot("warm") == null);
+        assertThat(cluster.images("node-a")).isEmpty();
+        assertThat(cluster.agent("node-a").imageStore().find(cluster.namespace, imageId)).isEmpty();
+        assertThat(EmulatedNode.answers(cluster.container("vllm-0"))).as("the source serves").isTrue();
+    }
+
+    @Test
+    void restoresOnTheSecondNodeWhenTheImageLivesOnAVolumeBothNodesSee() throws Exception {
+        cluster = new EmulatedCluster(client, agents, 2, 2, true);
+        cluster.sourcePod("vllm-0", "node-a");
+        EmulatedNode.complete(cluster.container("vllm-0"), "warm up");
+        cluster.snapshot("warm", "vllm-0", 0);
+        cluster.awaitSnapshot("warm", s -> s.phase == SnapshotPhase.Ready, SNAPSHOT_TIMEOUT);
+        assertThat(cluster.images("node-b")).as("node-b sees the image on the shared volume").hasSize(1);
+
+        var spec = new io.vllmsnap.api.VllmRestoreSpec("warm", 2);
+        spec.nodeSelector = java.util.Map.of("kubernetes.io/hostname", "node-b");
+        cluster.restore("on-b", spec);
+        VllmRestore ready = cluster.awaitRestore("on-b", s -> s.phase == RestorePhase.Ready && s.readyReplicas == 2, RESTORE_TIMEOUT);
+
+        assertThat(ready.getStatus().pods).allSatisfy(p -> assertThat(p.node).isEqualTo("node-b"));
+        assertThat(cluster.agent("node-b").restoreJobs).hasSize(2);
+        assertThat(cluster.agent("node-a").restoreJobs).isEmpty();
+        String source = digestOfNextAnswer(cluster.container("vllm-0"));
+        for (var p : ready.getStatus().pods) {
+            assertThat(digestOfNextAnswer(cluster.container(p.name))).isEqualTo(source);
+        }
+    }
+
     static String digestOfNextAnswer(EmulatedNode.Pod pod) throws Exception {
         return EmulatedNode.complete(pod, "what state are you in?").get("vllmsnap").get("digest").asText();
     }
