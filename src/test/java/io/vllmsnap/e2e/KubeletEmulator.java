@@ -32,6 +32,12 @@ import java.util.concurrent.TimeUnit;
 final class KubeletEmulator implements AutoCloseable {
     static final String IMAGE_ID = "docker.io/vllmsnap/standin@sha256:5e2e000000000000000000000000000000000000000000000000000000000001";
     private static final String HOSTNAME_LABEL = "kubernetes.io/hostname";
+    /** Unmounts every mount under the test's work directory ($1) in the container's own mount namespace, then runs it. */
+    private static final String DROP_AGENT_MOUNTS = """
+            work=$1; shift
+            for m in $(awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
+            exec "$@"
+            """;
 
     private final KubernetesClient client;
     private final String namespace;
@@ -71,6 +77,9 @@ final class KubeletEmulator implements AutoCloseable {
             try {
                 syncOnce();
             } catch (RuntimeException e) {
+                if (stopped) {
+                    return;
+                }
                 // the API server may answer errors for a while (fault tests): a kubelet just tries again
                 System.err.println("kubelet emulator: " + e + (e.getCause() == null ? "" : " caused by " + e.getCause()));
                 e.printStackTrace();
@@ -130,7 +139,11 @@ final class KubeletEmulator implements AutoCloseable {
 
     private void start(Pod pod, String node) {
         Container container = pod.getSpec().getContainers().getFirst();
-        List<String> command = new ArrayList<>(container.getCommand());
+        // A runtime builds a container's mounts from its image; an emulated container starts from a copy of the host's
+        // mount table instead, which may hold the agents' bind mounts of restores in flight: drop those first.
+        List<String> command = new ArrayList<>(List.of("sh", "-c", DROP_AGENT_MOUNTS, "container",
+                EmulatedCluster.WORK.toString()));
+        command.addAll(container.getCommand());
         if (container.getArgs() != null) {
             command.addAll(container.getArgs());
         }
