@@ -139,6 +139,7 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
             return waitFor(snapshot, "NoAgentOnNode", "node '" + node + "' of pod '" + source.pod
                     + "' runs no vllmsnap agent; waiting for one (is the node labelled for the agent DaemonSet?)");
         }
+        checkShape(snapshot, pod, container.get());
         status.node = node;
         status.containerId = containerStatus.get().getContainerID();
         status.compatibility = containerHalf(container.get(), containerStatus.get());
@@ -150,6 +151,19 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
                 + "' container '" + source.container + "' asked of the agent on node '" + node + "'",
                 snapshot.getMetadata().getGeneration());
         return submit(snapshot, agent.get());
+    }
+
+    private void checkShape(VllmSnapshot snapshot, Pod pod, Container container) {
+        List<String> warnings = SourcePodChecks.warnings(pod.getSpec(), container);
+        List<io.fabric8.kubernetes.api.model.Condition> conditions = snapshot.getStatus().conditions;
+        Long generation = snapshot.getMetadata().getGeneration();
+        if (warnings.isEmpty()) {
+            Conditions.set(conditions, Conditions.SOURCE_CHECKED, true, "SourceLooksRestorable",
+                    "the source pod has the shape that restores cleanly", generation);
+        } else if (Conditions.set(conditions, Conditions.SOURCE_CHECKED, false, "SourceShapeWarnings",
+                String.join("; ", warnings), generation)) {
+            events.warning(snapshot, "SourceShapeWarnings", String.join("; ", warnings));
+        }
     }
 
     private static CompatibilityInfo containerHalf(Container container, ContainerStatus containerStatus) {
