@@ -112,9 +112,7 @@ public class PodRestoreTracker {
         } catch (AgentRejectedException e) {
             podFailed(restore, entry, e.reason(), "the agent on node '" + entry.node + "' refused the restore: " + e.getMessage());
         } catch (AgentUnavailableException e) {
-            entry.reason = "AgentUnreachable";
-            entry.message = "the agent on node '" + entry.node + "' could not be reached: " + e.getMessage();
-            pass.after(settings.agentBackoffBase());
+            agentUnreachable(restore, entry, e, pass);
         }
     }
 
@@ -141,9 +139,7 @@ public class PodRestoreTracker {
         } catch (AgentRejectedException e) {
             podFailed(restore, entry, e.reason(), "the agent on node '" + entry.node + "' refused the restore: " + e.getMessage());
         } catch (AgentUnavailableException e) {
-            entry.reason = "AgentUnreachable";
-            entry.message = "the agent on node '" + entry.node + "' could not be reached: " + e.getMessage();
-            pass.after(settings.agentBackoffBase());
+            agentUnreachable(restore, entry, e, pass);
         }
     }
 
@@ -185,6 +181,17 @@ public class PodRestoreTracker {
         entry.reason = reason;
         entry.message = message;
         events.warning(restore, reason, message);
+    }
+
+    /** The pod keeps its place: the job may run on regardless, and the agent is asked again after a while. */
+    private void agentUnreachable(VllmRestore restore, RestorePodStatus entry, AgentUnavailableException e, Requeue pass) {
+        String message = "the agent on node '" + entry.node + "' could not be reached: " + e.getMessage();
+        if (!"AgentUnreachable".equals(entry.reason)) {
+            events.warning(restore, "AgentUnreachable", "pod " + entry.name + ": " + message);
+        }
+        entry.reason = "AgentUnreachable";
+        entry.message = message;
+        pass.after(settings.agentBackoffBase());
     }
 
     private static String now() {
