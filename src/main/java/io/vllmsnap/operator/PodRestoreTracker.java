@@ -19,7 +19,6 @@ import io.vllmsnap.metrics.VllmsnapMetrics;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -76,7 +75,7 @@ public class PodRestoreTracker {
             return;
         }
         entry.phase = RestorePodPhase.Ready;
-        entry.readyAt = now();
+        entry.readyAt = Statuses.now();
         entry.totalMillis = Math.max(0, Duration.between(Instant.parse(entry.createdAt), Instant.now()).toMillis());
         metrics.restoreFinished(true, RestorePath.ColdStart.name(), Map.of(), entry.totalMillis);
         events.normal(restore, "ColdStarted", "pod " + entry.name + " cold-started on node '" + entry.node + "' in "
@@ -151,7 +150,7 @@ public class PodRestoreTracker {
             VllmRestoreStatus status = restore.getStatus();
             entry.phase = RestorePodPhase.Ready;
             entry.totalMillis = job.totalMillis();
-            entry.readyAt = now();
+            entry.readyAt = Statuses.now();
             entry.reason = null;
             entry.message = null;
             status.lastRestoreMillis = job.totalMillis();
@@ -192,9 +191,5 @@ public class PodRestoreTracker {
         entry.reason = "AgentUnreachable";
         entry.message = message;
         pass.after(settings.agentBackoffBase());
-    }
-
-    private static String now() {
-        return Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
     }
 }

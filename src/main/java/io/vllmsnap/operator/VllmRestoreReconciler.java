@@ -44,15 +44,17 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
     public static final String NAME = "vllmrestore";
 
     private final KubernetesClient client;
+    private final Statuses statuses;
     private final EventRecorder events;
     private final OperatorSettings settings;
     private final PodTemplates templates;
     private final RestorePods pods;
     private final PodRestoreTracker tracker;
 
-    public VllmRestoreReconciler(KubernetesClient client, EventRecorder events, OperatorSettings settings,
-            PodTemplates templates, RestorePods pods, PodRestoreTracker tracker) {
+    public VllmRestoreReconciler(KubernetesClient client, Statuses statuses, EventRecorder events,
+            OperatorSettings settings, PodTemplates templates, RestorePods pods, PodRestoreTracker tracker) {
         this.client = client;
+        this.statuses = statuses;
         this.events = events;
         this.settings = settings;
         this.templates = templates;
@@ -91,8 +93,8 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
 
     @Override
     public UpdateControl<VllmRestore> reconcile(VllmRestore cached, Context<VllmRestore> context) {
-        VllmRestore restore = latest(cached);
-        String before = json(restore.getStatus());
+        VllmRestore restore = statuses.latest(cached);
+        String before = statuses.json(restore.getStatus());
         if (restore.getStatus() == null) {
             restore.setStatus(new VllmRestoreStatus());
         }
@@ -105,7 +107,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         if (previous != status.phase && status.phase != null) {
             announcePhase(restore);
         }
-        UpdateControl<VllmRestore> control = json(status).equals(before)
+        UpdateControl<VllmRestore> control = statuses.json(status).equals(before)
                 ? UpdateControl.noUpdate()
                 : UpdateControl.patchStatus(restore);
         if (pass.delay() != null) {
@@ -208,7 +210,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         String path = pod.getMetadata().getLabels().get(ApiConstants.PATH_LABEL);
         entry.path = RestorePath.ColdStart.name().equals(path) ? RestorePath.ColdStart : RestorePath.Restore;
         entry.phase = entry.path == RestorePath.ColdStart ? RestorePodPhase.Starting : RestorePodPhase.Pending;
-        entry.createdAt = pod.getMetadata().getCreationTimestamp() != null ? pod.getMetadata().getCreationTimestamp() : now();
+        entry.createdAt = Optional.ofNullable(pod.getMetadata().getCreationTimestamp()).orElseGet(Statuses::now);
         // A Restore pod starts over at Pending: if a job already runs for it (operator restarted mid-restore), asking
         // the agent again with the job ID derived from the pod UID finds that job instead of starting another.
         return entry;
@@ -293,7 +295,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         entry.uid = pod.getMetadata().getUid();
         entry.path = path;
         entry.phase = path == RestorePath.ColdStart ? RestorePodPhase.Starting : RestorePodPhase.Pending;
-        entry.createdAt = pod.getMetadata().getCreationTimestamp() != null ? pod.getMetadata().getCreationTimestamp() : now();
+        entry.createdAt = Optional.ofNullable(pod.getMetadata().getCreationTimestamp()).orElseGet(Statuses::now);
         return entry;
     }
 
@@ -351,23 +353,5 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         } else if (status.phase == RestorePhase.Progressing) {
             events.normal(restore, "Progressing", message);
         }
-    }
-
-    /**
-     * The resource as the API server has it now. The informer cache can lag behind our own last status patch (another
-     * event can trigger the next reconciliation first); status is our only memory, so it is read fresh.
-     */
-    private VllmRestore latest(VllmRestore cached) {
-        VllmRestore fresh = client.resources(VllmRestore.class).inNamespace(cached.getMetadata().getNamespace())
-                .withName(cached.getMetadata().getName()).get();
-        return fresh != null ? fresh : cached;
-    }
-
-    private String json(Object status) {
-        return status == null ? "" : client.getKubernetesSerialization().asJson(status);
-    }
-
-    private static String now() {
-        return Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
     }
 }

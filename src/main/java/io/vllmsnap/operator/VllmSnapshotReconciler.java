@@ -24,8 +24,6 @@ import io.vllmsnap.api.VllmSnapshot;
 import io.vllmsnap.api.VllmSnapshotStatus;
 import io.vllmsnap.metrics.VllmsnapMetrics;
 import java.time.Duration;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -40,15 +38,17 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
     public static final String NAME = "vllmsnapshot";
 
     private final KubernetesClient client;
+    private final Statuses statuses;
     private final NodeAgents agents;
     private final EventRecorder events;
     private final VllmsnapMetrics metrics;
     private final OperatorSettings settings;
     private final PodTemplates templates;
 
-    public VllmSnapshotReconciler(KubernetesClient client, NodeAgents agents, EventRecorder events, VllmsnapMetrics metrics,
-            OperatorSettings settings, PodTemplates templates) {
+    public VllmSnapshotReconciler(KubernetesClient client, Statuses statuses, NodeAgents agents, EventRecorder events,
+            VllmsnapMetrics metrics, OperatorSettings settings, PodTemplates templates) {
         this.client = client;
+        this.statuses = statuses;
         this.agents = agents;
         this.events = events;
         this.metrics = metrics;
@@ -68,8 +68,8 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
 
     @Override
     public UpdateControl<VllmSnapshot> reconcile(VllmSnapshot cached, Context<VllmSnapshot> context) {
-        VllmSnapshot snapshot = latest(cached);
-        String before = json(snapshot.getStatus());
+        VllmSnapshot snapshot = statuses.latest(cached);
+        String before = statuses.json(snapshot.getStatus());
         if (snapshot.getStatus() == null) {
             snapshot.setStatus(new VllmSnapshotStatus());
         }
@@ -78,7 +78,7 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
                 ? Optional.empty()
                 : status.jobId == null ? start(snapshot) : follow(snapshot);
         status.observedGeneration = snapshot.getMetadata().getGeneration();
-        UpdateControl<VllmSnapshot> control = json(status).equals(before)
+        UpdateControl<VllmSnapshot> control = statuses.json(status).equals(before)
                 ? UpdateControl.noUpdate()
                 : UpdateControl.patchStatus(snapshot);
         requeue.ifPresent(d -> control.rescheduleAfter(d.toMillis()));
@@ -146,7 +146,7 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
         status.podTemplateConfigMap = templates.record(snapshot, pod);
         status.jobId = jobId(snapshot);
         status.imageId = imageId(snapshot);
-        status.startedAt = now();
+        status.startedAt = Statuses.now();
         Conditions.set(status.conditions, Conditions.READY, false, "SnapshotStarted", "snapshot of pod '" + source.pod
                 + "' container '" + source.container + "' asked of the agent on node '" + node + "'",
                 snapshot.getMetadata().getGeneration());
@@ -237,7 +237,7 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
             status.gpus = job.gpus() == null ? new ArrayList<>() : new ArrayList<>(job.gpus());
             status.totalMillis = job.totalMillis();
             status.duration = Humanize.millis(job.totalMillis());
-            status.completedAt = now();
+            status.completedAt = Statuses.now();
             status.queuePosition = null;
             mergeNodeHalf(status, job);
             String message = "image " + status.imageId + " (" + status.size + ") taken in " + status.duration + " on node '"
@@ -250,7 +250,7 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
         }
         if (job.state() == JobState.FAILED) {
             status.totalMillis = job.totalMillis();
-            status.completedAt = now();
+            status.completedAt = Statuses.now();
             status.queuePosition = null;
             metrics.snapshotFinished(false, job.phaseMillis(), job.totalMillis(), 0);
             String reason = job.errorReason() == null || job.errorReason().isBlank() ? "SnapshotJobFailed" : job.errorReason();
@@ -324,13 +324,13 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
 
     @Override
     public DeleteControl cleanup(VllmSnapshot snapshot, Context<VllmSnapshot> context) {
-        String before = json(snapshot.getStatus());
+        String before = statuses.json(snapshot.getStatus());
         if (snapshot.getStatus() == null) {
             snapshot.setStatus(new VllmSnapshotStatus());
         }
         VllmSnapshotStatus status = snapshot.getStatus();
         DeleteControl control = deleteStep(snapshot, status);
-        if (!control.isRemoveFinalizer() && !json(status).equals(before)) {
+        if (!control.isRemoveFinalizer() && !statuses.json(status).equals(before)) {
             client.resources(VllmSnapshot.class).inNamespace(snapshot.getMetadata().getNamespace())
                     .withName(snapshot.getMetadata().getName()).editStatus(latest -> {
                         latest.setStatus(status);
@@ -401,23 +401,5 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
                 .map(r -> r.getMetadata().getName())
                 .sorted()
                 .toList();
-    }
-
-    /**
-     * The resource as the API server has it now. The informer cache can lag behind our own last status patch (another
-     * event can trigger the next reconciliation first); status is our only memory, so it is read fresh.
-     */
-    private VllmSnapshot latest(VllmSnapshot cached) {
-        VllmSnapshot fresh = client.resources(VllmSnapshot.class).inNamespace(cached.getMetadata().getNamespace())
-                .withName(cached.getMetadata().getName()).get();
-        return fresh != null ? fresh : cached;
-    }
-
-    private String json(Object status) {
-        return status == null ? "" : client.getKubernetesSerialization().asJson(status);
-    }
-
-    private static String now() {
-        return Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
     }
 }
