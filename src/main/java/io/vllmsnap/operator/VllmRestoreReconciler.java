@@ -5,6 +5,8 @@ import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
+import io.javaoperatorsdk.operator.api.reconciler.MaxReconciliationInterval;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -32,6 +34,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
 /**
@@ -39,7 +42,9 @@ import java.util.stream.Collectors;
  * the agent of each pod's node to restore into it once it runs, replaces failed restores (with backoff, or with a cold
  * start under {@code fallback: ColdStart}), scales up and down, and reports per-pod phases and latencies.
  */
-@ControllerConfiguration(name = VllmRestoreReconciler.NAME)
+// Reconsider every resource at least every 5 minutes, whatever happened to events in between.
+@ControllerConfiguration(name = VllmRestoreReconciler.NAME, maxReconciliationInterval = @MaxReconciliationInterval(interval = 5,
+        timeUnit = TimeUnit.MINUTES))
 public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
     public static final String NAME = "vllmrestore";
 
@@ -89,6 +94,13 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
                         .build(),
                 context);
         return List.of(podEvents, snapshotEvents);
+    }
+
+    /** An unexpected error (API server refusing a pod, say) is told to the user as an Event; the SDK retries with backoff. */
+    @Override
+    public ErrorStatusUpdateControl<VllmRestore> updateErrorStatus(VllmRestore restore, Context<VllmRestore> context, Exception e) {
+        events.warning(restore, "ReconcileError", "reconciliation failed, retrying: " + e.getMessage());
+        return ErrorStatusUpdateControl.defaultErrorProcessing();
     }
 
     @Override

@@ -6,6 +6,8 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
+import io.javaoperatorsdk.operator.api.reconciler.MaxReconciliationInterval;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -28,12 +30,15 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Takes a snapshot: observe the source pod, validate it, ask its node's agent to checkpoint, follow the job to Ready or
  * Failed. Ready and Failed are terminal (the spec is immutable). The finalizer removes the image from the node.
  */
-@ControllerConfiguration(name = VllmSnapshotReconciler.NAME)
+// Reconsider every resource at least every 5 minutes, whatever happened to events in between.
+@ControllerConfiguration(name = VllmSnapshotReconciler.NAME, maxReconciliationInterval = @MaxReconciliationInterval(interval = 5,
+        timeUnit = TimeUnit.MINUTES))
 public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner<VllmSnapshot> {
     public static final String NAME = "vllmsnapshot";
 
@@ -64,6 +69,13 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
     /** Image ID of a snapshot: the resource's UID (a DNS label, unique, stable across retries). */
     public static String imageId(VllmSnapshot snapshot) {
         return snapshot.getMetadata().getUid();
+    }
+
+    /** An unexpected error (API server refusing a pod, say) is told to the user as an Event; the SDK retries with backoff. */
+    @Override
+    public ErrorStatusUpdateControl<VllmSnapshot> updateErrorStatus(VllmSnapshot snapshot, Context<VllmSnapshot> context, Exception e) {
+        events.warning(snapshot, "ReconcileError", "reconciliation failed, retrying: " + e.getMessage());
+        return ErrorStatusUpdateControl.defaultErrorProcessing();
     }
 
     @Override
