@@ -54,7 +54,7 @@ class SnapshotRestoreTest {
             Path image = f.newImagePath("kv");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
             RestoreResult r = f.restorer.restore(new RestoreRequest(image, RestoreRequest.DEFAULT_ROOTFS, 2, false,
-                    false, Timeouts.defaults()), Progress.NONE);
+                    false, Timeouts.defaults(), null, "127.0.0.1"), Progress.NONE);
             try {
                 assertThat(EngineFixture.state(port)).isEqualTo(before);
             } finally {
@@ -73,7 +73,7 @@ class SnapshotRestoreTest {
             Path image = f.newImagePath("lazy");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
             RestoreResult r = f.restorer.restore(new RestoreRequest(image, RestoreRequest.DEFAULT_ROOTFS, 0, false,
-                    true, Timeouts.defaults()), Progress.NONE);
+                    true, Timeouts.defaults(), null, "127.0.0.1"), Progress.NONE);
             try {
                 assertThat(r.phaseSeconds()).containsKeys("restore", "ready").doesNotContainKey("stage");
                 // /state reads every byte: pages not yet streamed are fetched on touch
