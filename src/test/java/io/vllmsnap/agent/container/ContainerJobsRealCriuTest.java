@@ -127,6 +127,39 @@ class ContainerJobsRealCriuTest {
     }
 
     /**
+     * Sleep level 2: the agent puts vLLM to sleep at the pod's address before the dump, wakes the source it leaves
+     * running, and wakes the restored copy in the placeholder.
+     */
+    @Test
+    void sleepingSnapshotWakesTheSourceAndTheRestoredCopy() throws Exception {
+        EmulatedNode.Pod source = node.pod();
+        node.startServer(source, WORK.resolve("weights-16m"), "16MiB", "64MiB");
+        EmulatedNode.complete(source, "warm up");
+        JsonNode before = EmulatedNode.get(source, "/state");
+        runner(storage, 1);
+
+        runner.submitSnapshot(new SnapshotJobRequest("snap-sleep", "team-a", "asleep", source.uid(), "vllm",
+                source.containerRef(), 2, true, EmulatedNode.PORT));
+        JobStatus snap = awaitDone("snap-sleep");
+        assertThat(snap.state()).as(snap.errorMessage()).isEqualTo(JobState.SUCCEEDED);
+        assertThat(snap.phaseMillis().keySet()).containsExactly("discover", "prepare", "gpu-checkpoint", "criu-dump",
+                "resume-source", "finalize");
+        assertThat(EmulatedNode.get(source, "/is_sleeping").path("is_sleeping").asBoolean()).isFalse();
+
+        EmulatedNode.Pod target = node.pod();
+        node.startPlaceholder(target);
+        runner.submitRestore(new RestoreJobRequest("r-sleep", "team-a", "asleep", target.uid(), "vllm",
+                target.containerRef(), EmulatedNode.PORT, null));
+        JobStatus restore = awaitDone("r-sleep");
+        assertThat(restore.state()).as(restore.errorMessage()).isEqualTo(JobState.SUCCEEDED);
+        assertThat(restore.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "wake", "ready");
+        JsonNode after = EmulatedNode.get(target, "/state");
+        assertThat(after.path("sleep_level").asInt()).isZero();
+        assertThat(after.get("weights_sha256")).isEqualTo(before.get("weights_sha256"));
+        assertThat(after.get("counter")).isEqualTo(before.get("counter"));
+    }
+
+    /**
      * The agent (here a JVM of its own in its own cgroup, as in its pod) is killed with CRIU in the middle of a dump;
      * the agent started again on the same node storage reports the job failed with AgentRestarted and has removed
      * the partial image.
