@@ -95,6 +95,11 @@ class ChartOptionsTest {
                 "vllmsnap/operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
         assertThat(env(operator, "QUARKUS_LOG_CONSOLE_JSON_ENABLED")).isEqualTo("false");
         assertThat(env(operator, "EXAMPLE")).isEqualTo("1");
+        var pdb = ha.all(io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class).getFirst();
+        assertThat(pdb.getSpec().getMinAvailable().getIntVal()).isEqualTo(1);
+        assertThat(ha.operator().getSpec().getTemplate().getMetadata().getLabels())
+                .containsAllEntriesOf(pdb.getSpec().getSelector().getMatchLabels());
+        assertThat(Scenarios.defaults().all(io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class)).isEmpty();
     }
 
     @Test
