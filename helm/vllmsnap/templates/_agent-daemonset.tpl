@@ -12,7 +12,11 @@ metadata:
   name: {{ include "vllmsnap.agent.fullname" . }}
   namespace: {{ .Release.Namespace }}
   labels:
-    {{- include "vllmsnap.agent.labels" . | nindent 4 }}
+    {{- $labels := include "vllmsnap.agent.labels" . }}
+    {{- if eq $ag.managedBy "operator" }}
+    {{- $labels = $labels | replace (printf "app.kubernetes.io/managed-by: %s" .Release.Service) "app.kubernetes.io/managed-by: vllmsnap-operator" }}
+    {{- end }}
+    {{- $labels | nindent 4 }}
 spec:
   revisionHistoryLimit: 3
   selector:
@@ -24,8 +28,10 @@ spec:
       maxUnavailable: {{ $ag.maxUnavailable }}
   template:
     metadata:
+      # Only labels that change with the pod itself, so a chart version bump alone does not restart every agent.
       labels:
-        {{- include "vllmsnap.agent.labels" . | nindent 8 }}
+        {{- include "vllmsnap.agent.selectorLabels" . | nindent 8 }}
+        app.kubernetes.io/part-of: vllmsnap
         {{ include "vllmsnap.metricsJobLabel" . }}: {{ include "vllmsnap.agent.fullname" . }}
       {{- with $ag.podAnnotations }}
       annotations:

@@ -49,6 +49,9 @@ class ChartOptionsTest {
         DaemonSet agent = chart.agentDaemonSet();
         assertThat(agent.getMetadata().getName()).isEqualTo("vllmsnap-agent");
         assertThat(agent.getMetadata().getNamespace()).isEqualTo("vllmsnap");
+        assertThat(agent.getMetadata().getLabels()).containsEntry("app.kubernetes.io/managed-by", "vllmsnap-operator");
+        assertThat(Scenarios.named("chart-agent-values.yaml").agentDaemonSet().getMetadata().getLabels())
+                .containsEntry("app.kubernetes.io/managed-by", "Helm");
 
         Container operator = operatorContainer(chart);
         assertThat(env(operator, "VLLMSNAP_DAEMONSET_MANAGED_BY")).isEqualTo("operator");
