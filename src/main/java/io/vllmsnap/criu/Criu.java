@@ -55,9 +55,48 @@ public final class Criu {
                            Duration timeout) {
     }
 
-    /** Where and how to restore. {@code externalMounts} maps key → host path to bind there. */
+    /**
+     * Where and how to restore. {@code externalMounts} maps key → host path to bind there. With {@code lazyPages} the
+     * memory is not copied before the tree runs: a {@link #startLazyPages lazy-pages daemon} serves each page on first
+     * touch (userfaultfd) and streams the rest in the background.
+     */
     public record RestoreSpec(Path imageDir, Path root, Path pidFile, boolean tcpEstablished, boolean fileLocks,
-                              boolean externalUnixSockets, Map<String, String> externalMounts, Duration timeout) {
+                              boolean externalUnixSockets, Map<String, String> externalMounts, boolean lazyPages,
+                              Duration timeout) {
+    }
+
+    public static final String LAZY_LOG = "lazy-pages.log";
+    private static final String LAZY_SOCKET = "lazy-pages.socket";
+
+    /**
+     * Starts {@code criu lazy-pages} for an image, its socket and log in {@code workDir} (the restore must use the
+     * same work dir). Returns once the daemon listens. It exits by itself when every page has been transferred.
+     */
+    public Process startLazyPages(Path imageDir, Path workDir, Duration startTimeout) throws CriuException {
+        List<String> cmd = List.of(binary, "lazy-pages", "--images-dir", imageDir.toString(), "--work-dir",
+                workDir.toString(), "--log-file", LAZY_LOG, "-v2");
+        Process p;
+        try {
+            p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile())).start();
+        } catch (IOException e) {
+            throw new CriuException("cannot start criu lazy-pages: " + e.getMessage(), List.of());
+        }
+        long deadline = System.nanoTime() + startTimeout.toNanos();
+        while (!Files.exists(workDir.resolve(LAZY_SOCKET))) {
+            if (!p.isAlive() || System.nanoTime() > deadline) {
+                p.destroyForcibly();
+                throw new CriuException("criu lazy-pages did not start", errorLines(workDir.resolve(LAZY_LOG)));
+            }
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                p.destroyForcibly();
+                Thread.currentThread().interrupt();
+                throw new CriuException("interrupted starting criu lazy-pages", List.of());
+            }
+        }
+        return p;
     }
 
     public static final String DUMP_LOG = "dump.log";
@@ -65,6 +104,11 @@ public final class Criu {
 
     /** Dumps the process tree rooted at {@code spec.pid()}. The log lands in the image dir as {@value #DUMP_LOG}. */
     public void dump(DumpSpec spec) throws CriuException {
+        run("criu dump of process " + spec.pid() + " failed", dumpCommand(spec), spec.imageDir().resolve(DUMP_LOG),
+                spec.timeout());
+    }
+
+    List<String> dumpCommand(DumpSpec spec) {
         List<String> cmd = new ArrayList<>(List.of(binary, "dump", "--tree", Long.toString(spec.pid()),
                 "--images-dir", spec.imageDir().toString(), "--log-file", DUMP_LOG, "-v4"));
         if (spec.leaveRunning()) {
@@ -75,21 +119,28 @@ public final class Criu {
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         spec.externalMounts().forEach((mp, key) -> cmd.addAll(List.of("--external", "mnt[" + mp + "]:" + key)));
-        run("criu dump of process " + spec.pid() + " failed", cmd, spec.imageDir().resolve(DUMP_LOG), spec.timeout());
+        return cmd;
     }
 
     /** Restores detached ({@code -d}); the root task's host PID is written to {@code spec.pidFile()}. */
     public void restore(RestoreSpec spec) throws CriuException {
+        run("criu restore from " + spec.imageDir() + " failed", restoreCommand(spec),
+                spec.pidFile().getParent().resolve(RESTORE_LOG), spec.timeout());
+    }
+
+    List<String> restoreCommand(RestoreSpec spec) {
         List<String> cmd = new ArrayList<>(List.of(binary, "restore", "--images-dir", spec.imageDir().toString(),
                 "--log-file", spec.pidFile().getParent().resolve(RESTORE_LOG).toString(), "-v4",
                 "--restore-detached", "--root", spec.root().toString(), "--pidfile", spec.pidFile().toString()));
+        if (spec.lazyPages()) {
+            cmd.addAll(List.of("--lazy-pages", "--work-dir", spec.pidFile().getParent().toString()));
+        }
         if (spec.tcpEstablished()) {
             cmd.add("--tcp-established");
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         spec.externalMounts().forEach((key, path) -> cmd.addAll(List.of("--external", "mnt[" + key + "]:" + path)));
-        run("criu restore from " + spec.imageDir() + " failed", cmd, spec.pidFile().getParent().resolve(RESTORE_LOG),
-                spec.timeout());
+        return cmd;
     }
 
     private static void common(List<String> cmd, boolean fileLocks, boolean externalUnixSockets) {

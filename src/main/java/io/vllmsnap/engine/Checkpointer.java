@@ -130,15 +130,35 @@ public final class Checkpointer {
             return m;
         } catch (Exception e) {
             giveBackSource(locked, slept && (!dumped || req.leaveRunning()), vllm, req.pid());
+            String kept = keepDumpLog(tmp, out);
             deleteTree(tmp);
             if (e instanceof EngineException ee) {
                 throw ee;
             }
             if (e instanceof CriuException ce) {
-                throw new EngineException(ce.getMessage(), ce);
+                throw new EngineException(ce.getMessage() + kept, ce);
+            }
+            if (e instanceof GpuCheckpointException ge) {
+                throw new EngineException("GPU checkpoint of process tree " + req.pid() + " refused or failed: "
+                        + ge.getMessage(), ge);
             }
             throw new EngineException("snapshot of process " + req.pid() + " failed: " + e, e);
         }
+    }
+
+    /** The partial directory goes, CRIU's log of the failed dump stays next to where the image would have been. */
+    private static String keepDumpLog(Path tmp, Path out) {
+        Path log = tmp.resolve(Manifest.CRIU_DIR).resolve(Criu.DUMP_LOG);
+        Path kept = out.resolveSibling(out.getFileName() + ".failed-dump.log");
+        try {
+            if (Files.exists(log)) {
+                Files.move(log, kept, StandardCopyOption.REPLACE_EXISTING);
+                return "\n(CRIU log kept at " + kept + ")";
+            }
+        } catch (IOException ignored) {
+            // the error lines are in the message already
+        }
+        return "";
     }
 
     /** After a failure: the GPU state goes back, the process is unlocked and woken, so it keeps serving. */

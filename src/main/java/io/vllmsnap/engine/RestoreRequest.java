@@ -9,12 +9,15 @@ import java.nio.file.Path;
  * @param rootfs      where the host's root file system is bind-mounted for CRIU's {@code --root}
  * @param stageReaders parallel readers that pull the image into the page cache first (0 = no staging)
  * @param firstToken  ask for one token after {@code /health} answers (the latency users feel)
+ * @param lazyPages   start the tree before its memory is copied; pages arrive on first touch and in the background
+ *                    (criu lazy-pages), so restore time no longer grows with the image size
  */
-public record RestoreRequest(Path image, Path rootfs, int stageReaders, boolean firstToken, Timeouts timeouts) {
+public record RestoreRequest(Path image, Path rootfs, int stageReaders, boolean firstToken, boolean lazyPages,
+                             Timeouts timeouts) {
 
     public static final Path DEFAULT_ROOTFS = Path.of("/var/lib/vllmsnap/rootfs");
 
     public static RestoreRequest of(Path image) {
-        return new RestoreRequest(image, DEFAULT_ROOTFS, 4, true, Timeouts.defaults());
+        return new RestoreRequest(image, DEFAULT_ROOTFS, 4, true, false, Timeouts.defaults());
     }
 }

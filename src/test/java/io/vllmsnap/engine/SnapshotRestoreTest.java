@@ -54,8 +54,29 @@ class SnapshotRestoreTest {
             Path image = EngineFixture.newImagePath("kv");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
             RestoreResult r = f.restorer.restore(new RestoreRequest(image, RestoreRequest.DEFAULT_ROOTFS, 2, false,
-                    Timeouts.defaults()), Progress.NONE);
+                    false, Timeouts.defaults()), Progress.NONE);
             try {
+                assertThat(EngineFixture.state(port)).isEqualTo(before);
+            } finally {
+                EngineFixture.stopRestored(r.pid());
+            }
+        }
+    }
+
+    @Test
+    void lazyPagesRestoreServesAtOnceAndEndsWithTheSameMemory() throws Exception {
+        int port = 18115;
+        try (EngineFixture f = new EngineFixture()) {
+            SourceLauncher.Source src = f.start(port, 256 * EngineFixture.MIB, 32 * EngineFixture.MIB);
+            new VllmClient(port).complete("lazy", 3);
+            JsonNode before = EngineFixture.state(port);
+            Path image = EngineFixture.newImagePath("lazy");
+            f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
+            RestoreResult r = f.restorer.restore(new RestoreRequest(image, RestoreRequest.DEFAULT_ROOTFS, 0, false,
+                    true, Timeouts.defaults()), Progress.NONE);
+            try {
+                assertThat(r.phaseSeconds()).containsKeys("restore", "ready").doesNotContainKey("stage");
+                // /state reads every byte: pages not yet streamed are fetched on touch
                 assertThat(EngineFixture.state(port)).isEqualTo(before);
             } finally {
                 EngineFixture.stopRestored(r.pid());

@@ -1,0 +1,368 @@
+package io.vllmsnap.agent.container;
+
+import io.vllmsnap.agent.api.CompatibilityIdentity;
+import io.vllmsnap.agent.api.RestoreJobRequest;
+import io.vllmsnap.agent.api.SnapshotJobRequest;
+import io.vllmsnap.agent.discovery.DiscoveredContainer;
+import io.vllmsnap.agent.jobs.ContainerCheckpointer;
+import io.vllmsnap.agent.jobs.JobFailedException;
+import io.vllmsnap.agent.store.Json;
+import io.vllmsnap.criu.ChildProcess;
+import io.vllmsnap.criu.Criu;
+import io.vllmsnap.criu.CriuException;
+import io.vllmsnap.criu.MountPoint;
+import io.vllmsnap.engine.GpuCheckpointer;
+import io.vllmsnap.engine.NoGpuCheckpointer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * Snapshot and restore of whole containers with CRIU, as a container runtime would do it, but into a placeholder
+ * container of another pod:
+ * <ul>
+ *   <li>dump: the container's init (PID 1 of its PID namespace) and its tree, with its mount namespace; every mount
+ *       but its root and /proc is declared external (volumes, /etc/hosts, /dev/shm, /dev/nvidia*, driver files: CRIU
+ *       refuses to dump bind mounts of host paths), and so is its network namespace, which belongs to the pod;</li>
+ *   <li>restore: in a new PID and mount namespace made by CRIU, rooted at the placeholder's root file system, inside
+ *       the placeholder's network namespace (passed as an inherited descriptor), joining its IPC and UTS namespaces;
+ *       CRIU itself is started inside the placeholder's cgroups so the restored tree is created there and accounted
+ *       and killed with the placeholder.</li>
+ * </ul>
+ */
+public class CriuContainerCheckpointer implements ContainerCheckpointer {
+
+    static final String NET_KEY = "podnet";
+    /** Fd number the restored tree's network namespace is handed to CRIU on. */
+    private static final int NET_FD = 3;
+    /**
+     * Fixed launcher script (arguments are passed as an array, never interpolated): joins the given cgroup.procs
+     * files so CRIU and everything it restores are created in the placeholder's cgroups, opens the placeholder's
+     * network namespace on fd 3, then runs CRIU.
+     */
+    private static final String JOIN_AND_EXEC = """
+            n=$1; shift
+            while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 90; shift; n=$((n-1)); done
+            exec 3<"$1" || exit 91; shift
+            exec "$@"
+            """;
+
+    private final Criu criu;
+    private final String criuBinary;
+    private final Path cgroupRoot;
+    private final Duration criuTimeout;
+    private final Duration readyTimeout;
+    private final ContainerGpu gpu;
+    private volatile String criuVersion;
+
+    public CriuContainerCheckpointer(String criuBinary, Path cgroupRoot, Duration criuTimeout, Duration readyTimeout) {
+        this(criuBinary, cgroupRoot, criuTimeout, readyTimeout, new NoGpuCheckpointer());
+    }
+
+    /** @param gpu the driver's checkpoint API (FFM binding on GPU nodes, {@link NoGpuCheckpointer} elsewhere) */
+    public CriuContainerCheckpointer(String criuBinary, Path cgroupRoot, Duration criuTimeout, Duration readyTimeout,
+            GpuCheckpointer gpu) {
+        this.gpu = new ContainerGpu(gpu, Duration.ofSeconds(30));
+        this.criu = new Criu(criuBinary);
+        this.criuBinary = criuBinary;
+        this.cgroupRoot = cgroupRoot;
+        this.criuTimeout = criuTimeout;
+        this.readyTimeout = readyTimeout;
+    }
+
+    @Override
+    public SnapshotOutcome snapshot(DiscoveredContainer source, SnapshotJobRequest request, Path imageDir, Path workDir,
+            PhaseListener phases) throws Exception {
+        if (request.sleepLevel() != 0) {
+            throw new JobFailedException("SleepLevelUnsupported",
+                    "the agent does not drive vLLM sleep inside pods yet; ask for sleep level 0");
+        }
+        Map<String, String> external = externalMounts(source.initPid());
+        long netInode = source.namespaces().get("net");
+        Path criuDir = Files.createDirectories(imageDir.resolve(ContainerImageLayout.CRIU_DIR));
+        Path log = workDir.resolve("dump.log");
+        List<String> cmd = new ArrayList<>(List.of(criuBinary, "dump", "--tree", Integer.toString(source.initPid()),
+                "--images-dir", criuDir.toString(), "--log-file", log.toString(), "-v4",
+                "--external", "net[" + netInode + "]:" + NET_KEY,
+                // Connections of clients (probes, users) are dumped, and restored closed: the copy has another address.
+                "--tcp-established", "--network-lock", "nftables"));
+        if (request.leaveRunning()) {
+            cmd.add("--leave-running");
+        }
+        Map<String, String> keyToMount = new LinkedHashMap<>();
+        external.forEach((mountPoint, key) -> {
+            cmd.addAll(List.of("--external", "mnt[" + mountPoint + "]:" + key));
+            keyToMount.put(key, mountPoint);
+        });
+        // the tree CRIU dumps: the container's init and its descendants
+        List<Long> cuda = gpu.cudaProcesses(tree(source.initPid()));
+        gpu.checkSupported(cuda);
+        boolean locked = false;
+        try {
+            if (!cuda.isEmpty()) {
+                locked = true;
+                timed(phases, "gpu-checkpoint", () -> gpu.lockAndCheckpoint(cuda));
+            }
+            timed(phases, "criu-dump", () -> runCriu("CriuDumpFailed", "criu dump of container init " + source.initPid(), cmd, log));
+        } catch (Exception e) {
+            if (locked) {
+                gpu.giveBack(cuda); // the source keeps serving
+            }
+            throw e;
+        }
+        if (request.leaveRunning() && !cuda.isEmpty()) {
+            timed(phases, "resume-source", () -> gpu.restoreAndUnlock(cuda));
+        }
+        Json.writeAtomically(imageDir.resolve(ContainerImageLayout.FILE_NAME),
+                new ContainerImageLayout(keyToMount, NET_KEY, request.vllmPort(), cuda.size()));
+        return new SnapshotOutcome(nodeIdentity(), gpuNames());
+    }
+
+    @Override
+    public RestoreOutcome restore(DiscoveredContainer placeholder, RestoreJobRequest request, Path imageDir, Path workDir,
+            PhaseListener phases) throws Exception {
+        ContainerImageLayout layout = Json.read(imageDir.resolve(ContainerImageLayout.FILE_NAME), ContainerImageLayout.class);
+        Path placeholderRoot = placeholder.root();
+        Map<String, String> externalSources = externalSources(placeholder, layout);
+        Path root = Files.createDirectories(workDir.resolve("root"));
+        Path pidFile = workDir.resolve("restored.pid");
+        Path log = workDir.resolve("restore.log");
+        // CRIU wants --root to be a mount point: a bind of the placeholder's root file system, private to this job.
+        command("RootBindFailed", List.of("mount", "--bind", placeholderRoot + "/", root.toString()));
+        try {
+            List<String> cmd = new ArrayList<>(List.of("sh", "-c", JOIN_AND_EXEC, "vllmsnap-restore"));
+            List<Path> cgroupProcs = cgroupProcsFiles(placeholder.cgroup());
+            cmd.add(Integer.toString(cgroupProcs.size()));
+            cgroupProcs.forEach(p -> cmd.add(p.toString()));
+            cmd.add(placeholder.namespaceFile("net").toString());
+            cmd.addAll(List.of(criuBinary, "restore", "--images-dir", imageDir.resolve(ContainerImageLayout.CRIU_DIR).toString(),
+                    "--log-file", log.toString(), "-v4", "--restore-detached", "--pidfile", pidFile.toString(),
+                    "--root", root.toString(), "--manage-cgroups=ignore", "--tcp-close",
+                    "--inherit-fd", "fd[" + NET_FD + "]:" + layout.netKey(),
+                    "--join-ns", "uts:" + placeholder.namespaceFile("uts"),
+                    "--join-ns", "ipc:" + placeholder.namespaceFile("ipc")));
+            // The placeholder pod mounts the same volumes, devices and driver files at the same places.
+            externalSources.forEach((key, source) ->
+                    cmd.addAll(List.of("--external", "mnt[" + key + "]:" + source)));
+            timed(phases, "criu-restore", () -> runCriu("CriuRestoreFailed", "criu restore into placeholder "
+                    + placeholder.initPid(), cmd, log));
+        } finally {
+            command("RootUnmountFailed", List.of("umount", "--lazy", root.toString()));
+        }
+        long restored = Long.parseLong(Files.readString(pidFile).strip());
+        try {
+            if (layout.cudaProcesses() > 0) {
+                timed(phases, "gpu-restore", () -> {
+                    List<Long> cuda = gpu.cudaProcesses(tree(restored));
+                    if (cuda.size() != layout.cudaProcesses()) {
+                        throw new JobFailedException("GpuRestoreFailed", "the restored tree has " + cuda.size()
+                                + " CUDA processes, the image " + layout.cudaProcesses());
+                    }
+                    gpu.restoreAndUnlock(cuda);
+                });
+            }
+            timed(phases, "ready", () -> awaitListening(restored, layout.vllmPort()));
+        } catch (Exception e) {
+            ProcessHandle.of(restored).ifPresent(ProcessHandle::destroyForcibly); // our own half-restored tree only
+            throw e;
+        }
+        return new RestoreOutcome(gpuNames());
+    }
+
+    /** A restore cut short may have left the placeholder's root bound into the work directory: detach it. */
+    @Override
+    public void cleanUp(Path workDir) {
+        Path root = workDir.resolve("root").toAbsolutePath().normalize();
+        try {
+            if (MountTable.read(Path.of("/proc/self/mountinfo")).at(root.toString()).isPresent()) {
+                command("RootUnmountFailed", List.of("umount", "--lazy", root.toString()));
+            }
+        } catch (IOException | JobFailedException e) {
+            org.jboss.logging.Logger.getLogger(CriuContainerCheckpointer.class).warnf("cannot unmount %s: %s", root, e.getMessage());
+        }
+    }
+
+    @Override
+    public CompatibilityIdentity nodeIdentity() {
+        String version = criuVersion;
+        if (version == null) {
+            try {
+                version = criu.version();
+                criuVersion = version;
+            } catch (CriuException e) {
+                version = null;
+            }
+        }
+        List<GpuCheckpointer.GpuInfo> gpus = gpu.gpus();
+        String model = gpus.isEmpty() ? null : gpus.getFirst().name();
+        String driver = gpus.isEmpty() ? null : gpus.getFirst().driverVersion();
+        return new CompatibilityIdentity(model, driver, version, null, List.of());
+    }
+
+    /** GPUs of this node as {@code model/uuid}. */
+    private List<String> gpuNames() {
+        return gpu.gpus().stream().map(g -> g.name() + "/" + g.uuid()).toList();
+    }
+
+    @Override
+    public List<io.vllmsnap.agent.api.NodeCapabilities.GpuInfo> gpus() {
+        return gpu.gpus().stream().map(g -> new io.vllmsnap.agent.api.NodeCapabilities.GpuInfo(g.uuid(), g.name(), 0)).toList();
+    }
+
+    private static List<Long> tree(long pid) {
+        return ProcessHandle.of(pid).map(h -> java.util.stream.Stream.concat(java.util.stream.Stream.of(h), h.descendants())
+                .map(ProcessHandle::pid).toList()).orElse(List.of());
+    }
+
+    /**
+     * For each external mount of the image, the directory to bind there: what the placeholder has mounted at that
+     * mount point, as a path in the agent's own mount namespace (CRIU cannot clone a mount of another namespace).
+     * Found by device and file-system root in the agent's mount table; a mount that exists only inside the
+     * placeholder falls back to its path through /proc/PID/root.
+     */
+    private Map<String, String> externalSources(DiscoveredContainer placeholder, ContainerImageLayout layout) throws IOException {
+        MountTable inPlaceholder = MountTable.read(placeholder.procDir().resolve("mountinfo"));
+        MountTable ours = MountTable.read(Path.of("/proc/self/mountinfo"));
+        Map<String, String> sources = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : layout.externalMounts().entrySet()) {
+            String mountPoint = e.getValue();
+            var mount = inPlaceholder.at(mountPoint).orElseThrow(() -> new JobFailedException("PlaceholderMountMissing",
+                    "the placeholder container has nothing mounted at " + mountPoint + ", which the snapshot's container had"));
+            sources.put(e.getKey(), ours.pathOf(mount).orElse(placeholder.root() + mountPoint));
+        }
+        return sources;
+    }
+
+    /**
+     * Every mount point of the container except its root and /proc file systems, each under a key of its own. The
+     * container's init sees its mount namespace through /proc/PID/mountinfo.
+     */
+    static Map<String, String> externalMounts(long initPid) throws IOException {
+        TreeSet<String> mountPoints = new TreeSet<>();
+        for (MountPoint m : MountPoint.of(initPid)) {
+            if (!m.mountPoint().equals("/") && !m.fsType().equals("proc")) {
+                mountPoints.add(m.mountPoint());
+            }
+        }
+        Map<String, String> external = new LinkedHashMap<>();
+        for (String mp : mountPoints) {
+            external.put(mp, "m" + external.size());
+        }
+        return external;
+    }
+
+    /**
+     * The placeholder's cgroup.procs files: its cgroup2 (or v1 systemd) directory, plus the same relative path under
+     * each cgroup v1 controller hierarchy where one exists (hybrid nodes account memory and CPU there).
+     */
+    List<Path> cgroupProcsFiles(Path placeholderCgroup) throws IOException {
+        List<Path> files = new ArrayList<>();
+        files.add(placeholderCgroup.resolve("cgroup.procs"));
+        Path relative = null;
+        try (var hierarchies = Files.list(cgroupRoot)) {
+            for (Path hierarchy : hierarchies.filter(Files::isDirectory).toList()) {
+                if (placeholderCgroup.startsWith(hierarchy)) {
+                    relative = hierarchy.relativize(placeholderCgroup);
+                }
+            }
+        }
+        if (relative != null) {
+            try (var hierarchies = Files.list(cgroupRoot)) {
+                for (Path hierarchy : hierarchies.filter(Files::isDirectory).sorted().toList()) {
+                    Path procs = hierarchy.resolve(relative).resolve("cgroup.procs");
+                    if (!placeholderCgroup.startsWith(hierarchy) && Files.isRegularFile(procs)) {
+                        files.add(procs);
+                    }
+                }
+            }
+        }
+        return files;
+    }
+
+    /** The restored server is up when a socket of its tree listens on the port (read from its netns's /proc). */
+    private void awaitListening(long pid, int port) throws InterruptedException {
+        String hexPort = String.format(":%04X ", port);
+        long deadline = System.nanoTime() + readyTimeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (String table : List.of("tcp", "tcp6")) {
+                try {
+                    for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "net", table))) {
+                        String[] f = line.trim().split("\\s+");
+                        // local_address is field 1 (ADDR:PORT), state field 3: 0A = LISTEN
+                        if (f.length > 3 && (f[1] + " ").endsWith(hexPort) && f[3].equals("0A")) {
+                            return;
+                        }
+                    }
+                } catch (IOException e) {
+                    throw new JobFailedException("RestoredProcessExited", "the restored server (pid " + pid + ") is gone");
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new JobFailedException("RestoredServerNotListening", "the restored server does not listen on port " + port
+                + " within " + readyTimeout.toSeconds() + " s");
+    }
+
+    private void runCriu(String reason, String what, List<String> cmd, Path log) {
+        ChildProcess.Result r;
+        try {
+            r = ChildProcess.run(cmd, criuTimeout);
+        } catch (IOException e) {
+            throw new JobFailedException(reason, what + ": cannot run " + criuBinary + ": " + e.getMessage(), e);
+        } catch (ChildProcess.TimeoutException e) {
+            throw new JobFailedException(reason, what + ": " + e.getMessage() + errorLines(log));
+        }
+        if (!r.ok()) {
+            String output = r.output().isBlank() ? "" : "\n  " + r.output().strip();
+            String errors = errorLines(log);
+            String why = errors.contains("No space left on device") ? "NoSpaceLeft" : reason;
+            throw new JobFailedException(why, what + " failed (exit " + r.exitCode() + ")" + errors + output);
+        }
+    }
+
+    private static void command(String reason, List<String> cmd) {
+        try {
+            ChildProcess.Result r = ChildProcess.run(cmd, Duration.ofSeconds(30));
+            if (!r.ok()) {
+                throw new JobFailedException(reason, String.join(" ", cmd) + " failed: " + r.output().strip());
+            }
+        } catch (IOException | ChildProcess.TimeoutException e) {
+            throw new JobFailedException(reason, String.join(" ", cmd) + " failed: " + e.getMessage());
+        }
+    }
+
+    /** The CRIU log's error lines, without the rlimit complaint it logs on every run. */
+    private static String errorLines(Path log) {
+        try {
+            if (!Files.exists(log)) {
+                return "";
+            }
+            List<String> errors = Files.readAllLines(log).stream()
+                    .filter(l -> l.contains("Error") && !l.contains("RLIMIT_NOFILE"))
+                    .toList();
+            List<String> last = errors.subList(Math.max(0, errors.size() - 8), errors.size());
+            return last.isEmpty() ? "" : ":\n  " + String.join("\n  ", last);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    private static void timed(PhaseListener phases, String phase, ThrowingRunnable body) throws Exception {
+        phases.started(phase);
+        long start = System.nanoTime();
+        body.run();
+        phases.finished(phase, (System.nanoTime() - start) / 1_000_000);
+    }
+
+    @FunctionalInterface
+    private interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+}

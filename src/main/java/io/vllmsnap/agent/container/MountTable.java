@@ -1,0 +1,75 @@
+package io.vllmsnap.agent.container;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A mount namespace's table ({@code /proc/PID/mountinfo}) with what is needed to find the same file system in
+ * another namespace: device, the directory of the file system that is mounted, and where.
+ */
+record MountTable(List<Entry> entries) {
+
+    record Entry(String device, String root, String mountPoint, String fsType) {
+    }
+
+    static MountTable read(Path mountinfo) throws IOException {
+        List<Entry> entries = new ArrayList<>();
+        for (String line : Files.readAllLines(mountinfo)) {
+            String[] f = line.split(" ");
+            int sep = List.of(f).indexOf("-");
+            if (sep < 6 || f.length < sep + 2) {
+                continue;
+            }
+            entries.add(new Entry(f[2], unescape(f[3]), unescape(f[4]), f[sep + 1]));
+        }
+        return new MountTable(List.copyOf(entries));
+    }
+
+    /** The mount visible at a mount point (the last one when several are stacked there). */
+    Optional<Entry> at(String mountPoint) {
+        Entry found = null;
+        for (Entry e : entries) {
+            if (e.mountPoint().equals(mountPoint)) {
+                found = e;
+            }
+        }
+        return Optional.ofNullable(found);
+    }
+
+    /**
+     * Where this namespace sees the same directory that {@code other} is a mount of: a mount of the same device
+     * whose root contains {@code other}'s root, plus the rest of the path below it.
+     */
+    Optional<String> pathOf(Entry other) {
+        for (Entry e : entries.reversed()) {
+            if (!e.device().equals(other.device())) {
+                continue;
+            }
+            String root = e.root().equals("/") ? "" : e.root();
+            if (other.root().equals(e.root()) || other.root().startsWith(root + "/")) {
+                String rest = other.root().substring(root.length());
+                String base = e.mountPoint().equals("/") ? "" : e.mountPoint();
+                return Optional.of(rest.isEmpty() ? (base.isEmpty() ? "/" : base) : base + rest);
+            }
+        }
+        return Optional.empty();
+    }
+
+    static String unescape(String s) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\\' && i + 3 < s.length()) {
+                b.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
+                i += 3;
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
+    }
+}

@@ -1,0 +1,191 @@
+package io.vllmsnap.agent.container;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.vllmsnap.agent.api.JobState;
+import io.vllmsnap.agent.api.JobStatus;
+import io.vllmsnap.agent.api.RestoreJobRequest;
+import io.vllmsnap.agent.api.SnapshotJobRequest;
+import io.vllmsnap.agent.discovery.ContainerDiscovery;
+import io.vllmsnap.agent.jobs.AgentMetrics;
+import io.vllmsnap.agent.jobs.JobRunner;
+import io.vllmsnap.agent.store.ImageStore;
+import io.vllmsnap.agent.store.JobStore;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** The agent's jobs with real CRIU on emulated pods (root required): disk full mid-dump, two restores of one image. */
+class ContainerJobsRealCriuTest {
+
+    static final Path WORK = Path.of("target/agent-it").toAbsolutePath();
+    EmulatedNode node;
+    JobRunner runner;
+    Path storage;
+    Path tmpfs;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        node = new EmulatedNode();
+        Files.createDirectories(WORK);
+        storage = Files.createTempDirectory(WORK, "storage");
+    }
+
+    RecordingGpu gpu = new RecordingGpu();
+
+    JobRunner runner(Path storageRoot, int concurrency) throws Exception {
+        runner = new JobRunner(new JobStore(storageRoot.resolve("jobs")), new ImageStore(storageRoot.resolve("images")),
+                new ContainerDiscovery(EmulatedNode.CGROUP_ROOT, Path.of("/proc")),
+                new CriuContainerCheckpointer("criu", EmulatedNode.CGROUP_ROOT, Duration.ofMinutes(2), Duration.ofSeconds(30), gpu),
+                new AgentMetrics(new SimpleMeterRegistry()), storageRoot.resolve("work"), concurrency, Clock.systemUTC());
+        runner.recover();
+        return runner;
+    }
+
+    JobStatus awaitDone(String jobId) {
+        await().atMost(120, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(100)).until(() -> runner.status(jobId).state().isTerminal());
+        return runner.status(jobId);
+    }
+
+    static SnapshotJobRequest snapshot(String jobId, EmulatedNode.Pod pod, String imageId) {
+        return new SnapshotJobRequest(jobId, "team-a", imageId, pod.uid(), "vllm", pod.containerRef(), 0, true, EmulatedNode.PORT);
+    }
+
+    @Test
+    void diskFullDuringDumpFailsCleanlyAndTheSourceKeepsServing() throws Exception {
+        EmulatedNode.Pod source = node.pod();
+        node.startServer(source, WORK.resolve("weights-16m"), "16MiB", "64MiB");
+        tmpfs = Files.createDirectories(storage.resolve("small"));
+        EmulatedNode.run("mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", tmpfs.toString());
+        runner(tmpfs, 1);
+
+        runner.submitSnapshot(snapshot("snap-full", source, "warm-1"));
+        JobStatus done = awaitDone("snap-full");
+
+        assertThat(done.state()).isEqualTo(JobState.FAILED);
+        assertThat(done.errorReason()).as(done.errorMessage()).isEqualTo("NoSpaceLeft");
+        assertThat(new ImageStore(tmpfs.resolve("images")).partialDir("team-a", "warm-1")).doesNotExist();
+        assertThat(new ImageStore(tmpfs.resolve("images")).list("team-a")).isEmpty();
+        assertThat(EmulatedNode.answers(source)).as("source still serves").isTrue();
+        // its GPU state was checkpointed before the dump and given back after the failure
+        assertThat(gpu.steps()).containsExactly("lock", "checkpoint", "restore", "unlock");
+    }
+
+    @Test
+    void twoRestoresOfOneImageAtOnceEachServeTheSnapshotState() throws Exception {
+        EmulatedNode.Pod source = node.pod();
+        node.startServer(source, WORK.resolve("weights-16m"), "16MiB", "64MiB");
+        EmulatedNode.complete(source, "warm up");
+        JsonNode before = EmulatedNode.get(source, "/state");
+        runner(storage, 2);
+        runner.submitSnapshot(snapshot("snap-1", source, "warm-1"));
+        assertThat(awaitDone("snap-1").state()).as(runner.status("snap-1").errorMessage()).isEqualTo(JobState.SUCCEEDED);
+        EmulatedNode.Pod first = node.pod();
+        EmulatedNode.Pod second = node.pod();
+        node.startPlaceholder(first);
+        node.startPlaceholder(second);
+
+        runner.submitRestore(new RestoreJobRequest("r-1", "team-a", "warm-1", first.uid(), "vllm", first.containerRef(), EmulatedNode.PORT, null));
+        runner.submitRestore(new RestoreJobRequest("r-2", "team-a", "warm-1", second.uid(), "vllm", second.containerRef(), EmulatedNode.PORT, null));
+
+        for (String job : new String[] {"r-1", "r-2"}) {
+            JobStatus s = awaitDone(job);
+            assertThat(s.state()).as(s.errorMessage()).isEqualTo(JobState.SUCCEEDED);
+            assertThat(s.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "ready");
+            assertThat(s.gpus()).containsExactly("Test GPU/GPU-test-0");
+        }
+        // snapshot (source left running): lock + checkpoint, dump, then restore + unlock of the source;
+        // each restore: restore + unlock of the restored server, a process of its placeholder
+        JobStatus snap = runner.status("snap-1");
+        assertThat(snap.phaseMillis().keySet()).containsExactly("discover", "gpu-checkpoint", "criu-dump", "resume-source", "finalize");
+        assertThat(snap.identity().gpuModel()).isEqualTo("Test GPU");
+        assertThat(gpu.steps()).containsExactly("lock", "checkpoint", "restore", "unlock", "restore", "unlock", "restore", "unlock");
+        long sourcePid = gpu.calls.getFirst().pid();
+        assertThat(gpu.calls.subList(0, 4)).allSatisfy(c -> assertThat(c.pid()).isEqualTo(sourcePid));
+        for (RecordingGpu.Call c : gpu.calls.subList(4, 8)) {
+            assertThat(EmulatedNode.procs(first).contains((int) c.pid()) || EmulatedNode.procs(second).contains((int) c.pid()))
+                    .as("GPU restore of %s in a placeholder's cgroup", c).isTrue();
+        }
+        for (EmulatedNode.Pod target : new EmulatedNode.Pod[] {first, second}) {
+            JsonNode restored = EmulatedNode.get(target, "/state");
+            assertThat(restored.get("counter")).isEqualTo(before.get("counter"));
+            assertThat(restored.get("kv_sha256")).isEqualTo(before.get("kv_sha256"));
+            assertThat(restored.get("kernels_sha256")).isEqualTo(before.get("kernels_sha256"));
+        }
+        // the copies are independent: a request to one does not move the other
+        EmulatedNode.complete(first, "only first");
+        assertThat(EmulatedNode.get(second, "/state").get("counter")).isEqualTo(before.get("counter"));
+    }
+
+    /**
+     * The agent (here a JVM of its own in its own cgroup, as in its pod) is killed with CRIU in the middle of a dump;
+     * the agent started again on the same node storage reports the job failed with AgentRestarted and has removed
+     * the partial image.
+     */
+    @Test
+    void agentKilledMidDumpThenRestartedReportsTheJobFailedAndCleansUp() throws Exception {
+        EmulatedNode.Pod source = node.pod();
+        node.startServer(source, WORK.resolve("weights-16m"), "16MiB", "256MiB");
+        Path agentCgroup = Files.createDirectories(node.topCgroup().resolve("agent"));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Process agent = new ProcessBuilder("bash", "-c", "echo $$ > \"$1\" && shift && exec \"$@\"", "enter",
+                agentCgroup.resolve("cgroup.procs").toString(), java, "-cp", System.getProperty("java.class.path"),
+                AgentProcessMain.class.getName(), storage.toString(), source.uid(), source.containerRef(), "warm-1")
+                .redirectErrorStream(true).redirectOutput(WORK.resolve("killed-agent.log").toFile()).start();
+        try {
+            // as soon as CRIU runs for it, kill the agent's whole cgroup, as the kubelet does with a pod
+            await().atMost(60, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(2)).until(() -> criuRunsIn(agentCgroup));
+            Files.writeString(agentCgroup.resolve("cgroup.kill"), "1");
+            assertThat(agent.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            agent.destroyForcibly();
+        }
+        ImageStore images = new ImageStore(storage.resolve("images"));
+        assertThat(new JobStore(storage.resolve("jobs")).find("snap-killed").orElseThrow().status().state()).isEqualTo(JobState.RUNNING);
+        assertThat(images.partialDir("team-a", "warm-1")).as("the dump was cut off half-way").isDirectory();
+
+        runner(storage, 1);
+
+        JobStatus after = runner.status("snap-killed");
+        assertThat(after.state()).isEqualTo(JobState.FAILED);
+        assertThat(after.errorReason()).isEqualTo(JobRunner.AGENT_RESTARTED);
+        assertThat(images.partialDir("team-a", "warm-1")).doesNotExist();
+        assertThat(storage.resolve("work/snap-killed")).doesNotExist();
+        assertThat(images.list("team-a")).isEmpty();
+    }
+
+    private static boolean criuRunsIn(Path cgroup) throws java.io.IOException {
+        for (String pid : Files.readAllLines(cgroup.resolve("cgroup.procs"))) {
+            try {
+                String cmdline = new String(Files.readAllBytes(Path.of("/proc", pid.strip(), "cmdline")));
+                if (cmdline.startsWith("criu\0dump")) {
+                    return true;
+                }
+            } catch (java.io.IOException gone) {
+                // exited meanwhile
+            }
+        }
+        return false;
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (runner != null) {
+            runner.close();
+        }
+        node.close();
+        if (tmpfs != null) {
+            EmulatedNode.run("umount", "--lazy", tmpfs.toString());
+        }
+        ImageStore.deleteTree(storage);
+    }
+}

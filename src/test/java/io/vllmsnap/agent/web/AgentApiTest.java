@@ -1,0 +1,246 @@
+package io.vllmsnap.agent.web;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.TestProfile;
+import io.quarkus.test.kubernetes.client.KubernetesServer;
+import io.quarkus.test.kubernetes.client.KubernetesTestServer;
+import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
+import io.vllmsnap.agent.api.AgentRejectedException;
+import io.vllmsnap.agent.api.AgentUnavailableException;
+import io.vllmsnap.agent.api.JobState;
+import io.vllmsnap.agent.api.JobStatus;
+import io.vllmsnap.agent.api.NodeAgent;
+import io.vllmsnap.agent.api.NodeCapabilities;
+import io.vllmsnap.agent.api.RestoreJobRequest;
+import io.vllmsnap.agent.api.SnapshotJobRequest;
+import io.vllmsnap.agent.client.AgentTls;
+import io.vllmsnap.agent.client.HttpNodeAgent;
+import io.vllmsnap.agent.container.EmulatedNode;
+import jakarta.inject.Inject;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The agent's HTTPS API as the operator uses it, through the production client: TokenReview answered by the Fabric8
+ * mock server, TLS with a test CA, and the snapshot/restore scenario on emulated pods with real CRIU.
+ */
+@QuarkusTest
+@TestProfile(AgentTestProfile.class)
+@WithKubernetesTestServer
+class AgentApiTest {
+
+    static final String OPERATOR_TOKEN = "operator-token";
+    static final String FOREIGN_TOKEN = "foreign-token";
+    private static final ObjectMapper PLAIN_JSON = new ObjectMapper();
+
+    @KubernetesTestServer
+    KubernetesServer server;
+
+    @TestHTTPResource(value = "/", tls = true)
+    URI base;
+
+    @Inject
+    ObjectMapper json;
+
+    HttpClient https;
+
+    /** Operator token → the operator's service account; foreign token → another account; anything else → invalid. */
+    static void answerTokenReviews(KubernetesServer server) {
+        server.expect().post().withPath("/apis/authentication.k8s.io/v1/tokenreviews").andReply(200, request -> {
+            String token;
+            try {
+                token = PLAIN_JSON.readTree(request.getUtf8Body()).path("spec").path("token").asText();
+            } catch (Exception e) {
+                token = "";
+            }
+            String status = switch (token) {
+                case OPERATOR_TOKEN -> "{\"authenticated\":true,\"user\":{\"username\":\"" + AgentTestProfile.OPERATOR_USER + "\"}}";
+                case FOREIGN_TOKEN -> "{\"authenticated\":true,\"user\":{\"username\":\"system:serviceaccount:default:default\"}}";
+                default -> "{\"authenticated\":false,\"error\":\"invalid bearer token\"}";
+            };
+            return "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\",\"status\":" + status + "}";
+        }).always();
+    }
+
+    @BeforeEach
+    void setUp() throws Exception {
+        answerTokenReviews(server);
+        https = HttpClient.newBuilder().sslContext(AgentTls.context(TestTls.dir().resolve("ca.crt"), TestTls.SERVER_NAME)).build();
+    }
+
+    NodeAgent agent(String token) {
+        return new HttpNodeAgent(https, base, () -> token, json, Duration.ofSeconds(30));
+    }
+
+    HttpResponse<String> get(String path, String token) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path)).GET();
+        if (token != null) {
+            b.header("Authorization", "Bearer " + token);
+        }
+        return https.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void onlyTheOperatorsServiceAccountGetsInAndRefusalsAreCounted() throws Exception {
+        assertThat(get("api/v1/capabilities", null).statusCode()).isEqualTo(401);
+        assertThat(get("api/v1/capabilities", "not-a-token").statusCode()).isEqualTo(401);
+        HttpResponse<String> foreign = get("api/v1/capabilities", FOREIGN_TOKEN);
+        assertThat(foreign.statusCode()).isEqualTo(403);
+        assertThat(json.readTree(foreign.body()).path("reason").asText()).isEqualTo("Forbidden");
+        assertThat(get("api/v1/capabilities", OPERATOR_TOKEN).statusCode()).isEqualTo(200);
+
+        assertThatThrownBy(() -> agent(FOREIGN_TOKEN).images("team-a"))
+                .isInstanceOfSatisfying(AgentRejectedException.class, e -> assertThat(e.reason()).isEqualTo("Forbidden"));
+
+        String metrics = get("q/metrics", null).body();
+        assertThat(metrics).containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"missing-token\"[^}]*} [1-9]")
+                .containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"invalid-token\"[^}]*} [1-9]")
+                .containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"forbidden-identity\"[^}]*} [1-9]");
+    }
+
+    @Test
+    void clientChecksTheAgentCertificateName() throws Exception {
+        HttpClient wrongName = HttpClient.newBuilder()
+                .sslContext(AgentTls.context(TestTls.dir().resolve("ca.crt"), "someone-else")).build();
+        NodeAgent agent = new HttpNodeAgent(wrongName, base, () -> OPERATOR_TOKEN, json, Duration.ofSeconds(10));
+
+        assertThatThrownBy(agent::capabilities).isInstanceOf(AgentUnavailableException.class);
+    }
+
+    @Test
+    void badIdsAreRefusedWith400() throws Exception {
+        NodeAgent agent = agent(OPERATOR_TOKEN);
+        String cid = "containerd://" + "a".repeat(64);
+        String uid = "3f2b8c1e-9d4a-4b6e-8f7a-1c2d3e4f5a6b";
+        for (SnapshotJobRequest bad : List.of(
+                new SnapshotJobRequest("snap-x", "../etc", "img", uid, "vllm", cid, 0, true, 8000),
+                new SnapshotJobRequest("snap-x", "team-a", "../../root", uid, "vllm", cid, 0, true, 8000),
+                new SnapshotJobRequest("Snap-X", "team-a", "img", uid, "vllm", cid, 0, true, 8000),
+                new SnapshotJobRequest("snap-x", "team-a", "i".repeat(64), uid, "vllm", cid, 0, true, 8000),
+                new SnapshotJobRequest("snap-x", "team-a", "img", "../" + uid, "vllm", cid, 0, true, 8000),
+                new SnapshotJobRequest("snap-x", "team-a", "img", uid, "vllm", "containerd://../../bin/sh", 0, true, 8000))) {
+            assertThatThrownBy(() -> agent.startSnapshot(bad)).as(bad.toString())
+                    .isInstanceOfSatisfying(AgentRejectedException.class, e -> assertThat(e.reason()).isEqualTo("InvalidId"));
+        }
+        assertThat(get("api/v1/jobs/UPPER", OPERATOR_TOKEN).statusCode()).isEqualTo(400);
+        assertThat(get("api/v1/images?namespace=..", OPERATOR_TOKEN).statusCode()).isEqualTo(400);
+        assertThat(get("api/v1/images", OPERATOR_TOKEN).statusCode()).isEqualTo(400);
+        assertThat(get("api/v1/jobs/a%2F..%2F..%2Fetc", OPERATOR_TOKEN).statusCode()).isEqualTo(400);
+        assertThat(agent.job("no-such-job")).isNull();
+        assertThat(Files.exists(AgentTestProfile.STORAGE.resolve("images/..")) && Files.exists(AgentTestProfile.STORAGE.resolve("etc"))).isFalse();
+    }
+
+    @Test
+    void capabilitiesDescribeTheNode() {
+        NodeCapabilities caps = agent(OPERATOR_TOKEN).capabilities();
+
+        assertThat(caps.nodeName()).isEqualTo("test-node");
+        assertThat(caps.criuVersion()).matches("\\d+\\.\\d+.*");
+        assertThat(caps.freeImageBytes()).isPositive();
+        assertThat(caps.maxConcurrentJobs()).isEqualTo(2);
+    }
+
+    /**
+     * The issue's scenario: a source pod's container snapshotted through the API, restored into a placeholder pod
+     * with another address; the server answers there with the source's state, sits in the placeholder's cgroup and
+     * dies with it.
+     */
+    @Test
+    void containerSnapshotRestoresIntoAPlaceholderPod() throws Exception {
+        NodeAgent agent = agent(OPERATOR_TOKEN);
+        try (EmulatedNode node = new EmulatedNode()) {
+            EmulatedNode.Pod source = node.pod();
+            node.startServer(source, Path.of("target/agent-it/weights-16m").toAbsolutePath(), "16MiB", "64MiB");
+            EmulatedNode.complete(source, "before the snapshot");
+            JsonNode before = EmulatedNode.get(source, "/state");
+
+            JobStatus accepted = agent.startSnapshot(new SnapshotJobRequest("snap-api", "team-a", "warm-api", source.uid(),
+                    "vllm", source.containerRef(), 0, false, EmulatedNode.PORT));
+            assertThat(accepted.state()).isIn(JobState.QUEUED, JobState.RUNNING);
+            JobStatus snapshot = awaitDone(agent, "snap-api");
+            assertThat(snapshot.state()).as(snapshot.errorMessage()).isEqualTo(JobState.SUCCEEDED);
+            assertThat(snapshot.phaseMillis()).containsKeys("discover", "criu-dump", "finalize");
+            assertThat(agent.images("team-a")).anySatisfy(i -> assertThat(i.imageId()).isEqualTo("warm-api"));
+            assertThat(agent.images("team-b")).isEmpty();
+            await().atMost(30, TimeUnit.SECONDS).until(() -> !EmulatedNode.answers(source)); // not left running
+
+            EmulatedNode.Pod target = node.pod();
+            node.startPlaceholder(target);
+            assertThatThrownBy(() -> agent.startRestore(new RestoreJobRequest("restore-other-ns", "team-b", "warm-api",
+                    target.uid(), "vllm", target.containerRef(), EmulatedNode.PORT, null)))
+                    .isInstanceOfSatisfying(AgentRejectedException.class, e -> assertThat(e.reason()).isEqualTo("ImageNotFound"));
+
+            agent.startRestore(new RestoreJobRequest("restore-api", "team-a", "warm-api", target.uid(), "vllm",
+                    target.containerRef(), EmulatedNode.PORT, null));
+            JobStatus restore = awaitDone(agent, "restore-api");
+            assertThat(restore.state()).as(restore.errorMessage()).isEqualTo(JobState.SUCCEEDED);
+            assertThat(restore.phaseMillis()).containsKeys("discover", "criu-restore", "ready");
+
+            JsonNode after = EmulatedNode.get(target, "/state");
+            assertThat(after.get("counter")).isEqualTo(before.get("counter"));
+            assertThat(after.get("kv_sha256")).isEqualTo(before.get("kv_sha256"));
+            assertThat(after.get("weights_sha256")).isEqualTo(before.get("weights_sha256"));
+            assertThat(EmulatedNode.complete(target, "after the restore").path("vllmsnap").path("counter").asInt())
+                    .isEqualTo(before.get("counter").asInt() + 1);
+
+            assertThat(after.get("pid").asInt()).as("PID 1 of its own PID namespace, as in the source").isEqualTo(1);
+            int restoredPid = serverPidIn(target);
+            assertThat(restoredPid).as("restored server is a process of the placeholder's cgroup").isPositive();
+
+            EmulatedNode.kill(target);
+            await().atMost(30, TimeUnit.SECONDS).until(() -> !EmulatedNode.answers(target));
+            await().atMost(30, TimeUnit.SECONDS).until(() -> !isRunning(restoredPid));
+
+            String metrics = get("q/metrics", null).body();
+            assertThat(metrics).contains("vllmsnap_agent_job_phase_duration_seconds_count{kind=\"snapshot\",phase=\"criu-dump\"")
+                    .contains("vllmsnap_agent_job_phase_duration_seconds_count{kind=\"restore\",phase=\"criu-restore\"")
+                    .contains("vllmsnap_agent_queue_depth")
+                    .contains("vllmsnap_agent_image_written_bytes_total")
+                    .contains("vllmsnap_agent_image_read_bytes_total");
+            agent.deleteImage("team-a", "warm-api");
+            assertThat(agent.images("team-a")).noneSatisfy(i -> assertThat(i.imageId()).isEqualTo("warm-api"));
+        }
+    }
+
+    /** The host PID of the python server among the placeholder cgroup's processes. */
+    private static int serverPidIn(EmulatedNode.Pod pod) throws Exception {
+        for (int pid : EmulatedNode.procs(pod)) {
+            String cmdline = new String(Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline"))).replace('\0', ' ');
+            if (cmdline.contains("server.py")) {
+                return pid;
+            }
+        }
+        return -1;
+    }
+
+    private static boolean isRunning(int pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return !stat.substring(stat.lastIndexOf(')') + 2).startsWith("Z");
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    private static JobStatus awaitDone(NodeAgent agent, String jobId) {
+        await().atMost(120, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(200)).until(() -> agent.job(jobId).state().isTerminal());
+        return agent.job(jobId);
+    }
+}
