@@ -84,13 +84,11 @@ class ChartOptionsTest {
     }
 
     @Test
-    void oneOperatorReplicaRunsWithoutLeaderElectionAndTwoWithIt() {
-        assertThat(env(operatorContainer(Scenarios.defaults()), "VLLMSNAP_LEADER_ELECTION_ENABLED")).isEqualTo("false");
+    void operatorMayHoldExactlyTheLeaseItsLeaderElectionUses() {
         RenderedChart ha = Scenarios.named("ha-values.yaml");
         assertThat(ha.operator().getSpec().getReplicas()).isEqualTo(2);
         Container operator = operatorContainer(ha);
-        assertThat(env(operator, "VLLMSNAP_LEADER_ELECTION_ENABLED")).isEqualTo("true");
-        String lease = env(operator, "VLLMSNAP_LEADER_ELECTION_LEASE_NAME");
+        String lease = io.vllmsnap.operator.LeaderElection.LEASE_NAME;
         PolicyRule leases = ha.get(Role.class, "vllmsnap-operator").getRules().stream()
                 .filter(r -> r.getResources().contains("leases") && r.getVerbs().contains("update")).findFirst().orElseThrow();
         assertThat(leases.getResourceNames()).containsExactly(lease);
