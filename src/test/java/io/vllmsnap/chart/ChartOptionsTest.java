@@ -94,7 +94,7 @@ class ChartOptionsTest {
         assertThat(leases.getResourceNames()).containsExactly(lease);
         assertThat(operator.getImage()).isEqualTo(
                 "vllmsnap/operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-        assertThat(env(operator, "QUARKUS_LOG_CONSOLE_JSON_ENABLED")).isEqualTo("false");
+        assertThat(env(operator, "_OPERATOR_QUARKUS_LOG_CONSOLE_JSON_ENABLED")).isEqualTo("false");
         assertThat(env(operator, "EXAMPLE")).isEqualTo("1");
         var pdb = ha.all(io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class).getFirst();
         assertThat(pdb.getSpec().getMinAvailable().getIntVal()).isEqualTo(1);
@@ -302,6 +302,38 @@ class ChartOptionsTest {
                 assertThat(m.getMountPath()).isEqualTo(env(agent, "VLLMSNAP_STORAGE"));
             });
         }
+    }
+
+    /**
+     * SmallRye Config looks up a profile's own key (%agent.x) before the plain one in any source, so an environment
+     * variable for the plain key x would silently lose against application.properties' %agent.x. The chart must set
+     * such keys through the profile-scoped variable (_AGENT_X).
+     */
+    @Test
+    void environmentIsNotShadowedByProfileKeysOfTheApplicationConfiguration() throws Exception {
+        java.util.Properties app = new java.util.Properties();
+        try (var in = java.nio.file.Files.newInputStream(ChartFiles.ROOT.resolve("src/main/resources/application.properties"))) {
+            app.load(in);
+        }
+        RenderedChart chart = Scenarios.defaults();
+        Map<String, Container> byProfile = Map.of("agent", agentPod(chart).getContainers().getFirst(),
+                "operator", operatorContainer(chart));
+        byProfile.forEach((profile, container) -> {
+            for (EnvVar e : container.getEnv()) {
+                for (String key : app.stringPropertyNames()) {
+                    if (key.startsWith("%" + profile + ".")) {
+                        String plain = key.substring(profile.length() + 2);
+                        assertThat(envName(plain)).as(profile + ": " + e.getName() + " is shadowed by " + key
+                                + "; set _" + profile.toUpperCase() + "_" + e.getName() + " instead").isNotEqualTo(e.getName());
+                    }
+                }
+            }
+        });
+    }
+
+    /** The environment variable name SmallRye maps to a property name. */
+    private static String envName(String property) {
+        return property.replaceAll("[^a-zA-Z0-9]", "_").toUpperCase();
     }
 
     static Volume volume(PodSpec pod, String name) {
