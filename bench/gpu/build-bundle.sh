@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds what travels to a bare GPU machine (no Java, no network) for the GPU benchmark and the FFM proof:
 #   jre/      a jlink'd, compressed Java runtime with only the modules the GPU tools need
-#   lib/      vllmsnap's cuda + engine-contract classes as one jar, plus picocli and Jackson
-#   bin/      cuda-probe launcher (io.vllmsnap.cuda.CudaCheckpointProbe)
+#   lib/      vllmsnap's local CLI, engine, CRIU driver and cuda classes as one jar, plus picocli and Jackson
+#   bin/      launchers: vllmsnap (the local CLI) and cuda-probe (io.vllmsnap.cuda.CudaCheckpointProbe)
 #   criu/     the project's CRIU build and the shared libraries it links (when a CRIU is installed here)
-#   python/   the stand-in servers (CPU and GPU flavours) and the benchmark's Python helpers
+#   src/main/python/  the stand-in servers (CPU and GPU flavours), where the engine looks for them
 #   *.sh      the scripts run on the GPU machine
 # Usage: bench/gpu/build-bundle.sh [OUT_DIR]   (default target/gpu-bundle). Fails when the bundle exceeds
 # MAX_MIB (default 60). Inputs can be given instead of built: CLASSES_DIR (compiled classes) and DEPS (jars,
@@ -30,17 +30,18 @@ fi
 [ -n "$DEPS" ] || { log "no picocli/Jackson jars found"; exit 1; }
 
 rm -rf "$OUT"
-mkdir -p "$OUT/lib" "$OUT/bin" "$OUT/python/vllmsnap_standin"
+PY="$OUT/src/main/python/vllmsnap_standin"
+mkdir -p "$OUT/lib" "$OUT/bin" "$PY"
 
-# Application jar: only the packages the GPU tools use (the operator and agent stay home).
+# Application jar: the packages the local CLI and the GPU tools use (they need only picocli and Jackson; the
+# operator and the agent, which need Quarkus, stay home).
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
-for pkg in io/vllmsnap/cuda io/vllmsnap/engine; do
+for pkg in io/vllmsnap/cuda io/vllmsnap/engine io/vllmsnap/criu io/vllmsnap/cli; do
+  [ -d "$CLASSES_DIR/$pkg" ] || continue
   mkdir -p "$stage/$pkg"
-  cp "$CLASSES_DIR/$pkg"/*.class "$stage/$pkg/" 2>/dev/null || true
+  cp "$CLASSES_DIR/$pkg"/*.class "$stage/$pkg/"
 done
-# The engine package brings only its GPU contract, not the engine itself.
-find "$stage/io/vllmsnap/engine" -type f ! -name 'GpuCheckpoint*' ! -name 'NoGpuCheckpointer*' -delete
 "$JAVA_HOME/bin/jar" --create --file "$OUT/lib/vllmsnap-gpu.jar" -C "$stage" .
 IFS=: read -r -a jars <<<"$DEPS"
 for j in "${jars[@]}"; do cp "$j" "$OUT/lib/"; done
@@ -60,6 +61,15 @@ exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC -X
   -cp "$here/lib/*" io.vllmsnap.cuda.CudaCheckpointProbe "$@"
 LAUNCH
 chmod +x "$OUT/bin/cuda-probe"
+cat >"$OUT/bin/vllmsnap" <<'LAUNCH'
+#!/bin/sh
+# The local vllmsnap CLI with the bundled runtime, CRIU and stand-in servers. JAVA_OPTS adds JVM options.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+export VLLMSNAP_HOME="${VLLMSNAP_HOME:-$here}"
+[ -x "$here/criu/criu.sh" ] && export VLLMSNAP_CRIU="${VLLMSNAP_CRIU:-$here/criu/criu.sh}"
+exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED $JAVA_OPTS -cp "$here/lib/*" io.vllmsnap.cli.VllmsnapCli "$@"
+LAUNCH
+chmod +x "$OUT/bin/vllmsnap"
 
 # CRIU and its shared libraries (glibc's own stay: the GPU machine has its own).
 criu_bin="${CRIU_BIN:-$(command -v criu || true)}"
@@ -80,12 +90,15 @@ else
   log "no CRIU installed here (hack/install-criu.sh): bundle has no criu/"
 fi
 
-cp "$ROOT"/src/main/python/vllmsnap_standin/*.py "$OUT/python/vllmsnap_standin/"
+cp "$ROOT"/src/main/python/vllmsnap_standin/*.py "$PY/"
 cp "$ROOT"/bench/gpu/*.py "$ROOT"/bench/gpu/*.sh "$OUT/" 2>/dev/null || true
 rm -f "$OUT/build-bundle.sh"
 
 # Smoke check: the runtime starts the probe and its JSON comes out.
 "$OUT/bin/cuda-probe" cuda-pids --root $$ | grep -q '"tree"' || { log "bundled runtime cannot run the probe"; exit 1; }
+if [ -d "$CLASSES_DIR/io/vllmsnap/cli" ]; then
+  "$OUT/bin/vllmsnap" --help >/dev/null || { log "bundled runtime cannot run the vllmsnap CLI"; exit 1; }
+fi
 
 kib="$(du -sk "$OUT" | cut -f1)"
 log "bundle at $OUT: $((kib / 1024)) MiB (limit $MAX_MIB MiB)"

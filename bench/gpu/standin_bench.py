@@ -48,7 +48,7 @@ class Server:
     def __init__(self, args, log_path):
         self.args = args
         self.port = args.port
-        cmd = [sys.executable, os.path.join(args.bundle, "python", "vllmsnap_standin", "gpu_server.py"),
+        cmd = [sys.executable, os.path.join(args.bundle, "src", "main", "python", "vllmsnap_standin", "gpu_server.py"),
                "--shape", args.shape, "--port", str(self.port), "--weights-dir", args.weights_dir]
         if args.kv_bytes:
             cmd += ["--kv-bytes", str(args.kv_bytes)]

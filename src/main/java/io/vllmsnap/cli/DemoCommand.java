@@ -43,6 +43,8 @@ final class DemoCommand implements Callable<Integer> {
     int port;
     @Option(names = "--json", description = "also write the results as JSON to this file")
     Path json;
+    @Option(names = "--lazy-pages", description = "restore with criu lazy-pages (see vllmsnap restore --help)")
+    boolean lazyPages;
     @Option(names = "--keep", description = "keep the image the demo made (for vllmsnap inspect); removed otherwise")
     boolean keep;
 
@@ -75,8 +77,12 @@ final class DemoCommand implements Callable<Integer> {
         }
         src.stop();
 
-        System.out.println("3/3 restore");
-        RestoreResult r = VllmsnapCli.restorer().restore(RestoreRequest.of(image), VllmsnapCli.progress(System.out));
+        System.out.println("3/3 restore" + (lazyPages ? " (lazy pages)" : ""));
+        RestoreRequest req = RestoreRequest.of(image);
+        if (lazyPages) {
+            req = new RestoreRequest(image, req.rootfs(), 0, true, true, req.timeouts(), null, req.host());
+        }
+        RestoreResult r = VllmsnapCli.restorer().restore(req, VllmsnapCli.progress(System.out));
         try {
             String stateAfter = client.getJson("/state").path("weights_sha256").asText();
             if (!stateAfter.equals(stateBefore)) {
@@ -130,6 +136,7 @@ final class DemoCommand implements Callable<Integer> {
         out.put("standIn", Map.of("weightsBytes", weightsMib << 20, "kvBytes", kvMib << 20,
                 "compileRounds", compileRounds));
         out.put("sleepLevel", sleepLevel);
+        out.put("lazyPages", lazyPages);
         out.put("coldStartToFirstTokenSeconds", cold);
         out.put("restoreToFirstTokenSeconds", r.totalSeconds());
         out.put("speedup", cold / r.totalSeconds());

@@ -24,12 +24,15 @@ final class RestoreCommand implements Callable<Integer> {
     int readers;
     @Option(names = "--no-first-token", description = "stop at /health instead of asking for one token")
     boolean noFirstToken;
+    @Option(names = "--lazy-pages", description = "run the server before its memory is copied: pages arrive on first"
+            + " touch and in the background (criu lazy-pages); restore time no longer grows with the image")
+    boolean lazyPages;
 
     @Override
     public Integer call() throws Exception {
         System.out.println("restore of " + image);
         RestoreResult r = VllmsnapCli.restorer().restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
-                Timeouts.defaults()), VllmsnapCli.progress(System.out));
+                lazyPages, Timeouts.defaults(), null, "127.0.0.1"), VllmsnapCli.progress(System.out));
         r.phaseSeconds().forEach((phase, s) -> System.out.printf("  %-14s %7.3f s%n", phase, s));
         System.out.printf("restored: PID %d, %s in %.3f s%n", r.pid(),
                 noFirstToken ? "ready" : "first token", r.totalSeconds());

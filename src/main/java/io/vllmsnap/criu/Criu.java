@@ -52,12 +52,57 @@ public final class Criu {
     /** What to dump and how. {@code externalMounts} maps mount point → key. */
     public record DumpSpec(long pid, Path imageDir, boolean leaveRunning, boolean tcpEstablished,
                            boolean fileLocks, boolean externalUnixSockets, Map<String, String> externalMounts,
-                           Duration timeout) {
+                           Duration timeout, String externalNetns) {
     }
 
-    /** Where and how to restore. {@code externalMounts} maps key → host path to bind there. */
+    /** Key under which an external network namespace is recorded at dump and handed in at restore. */
+    public static final String NETNS_KEY = "extnet";
+
+    /**
+     * Where and how to restore. {@code externalMounts} maps key → host path to bind there. With {@code lazyPages} the
+     * memory is not copied before the tree runs: a {@link #startLazyPages lazy-pages daemon} serves each page on first
+     * touch (userfaultfd) and streams the rest in the background.
+     */
     public record RestoreSpec(Path imageDir, Path root, Path pidFile, boolean tcpEstablished, boolean fileLocks,
-                              boolean externalUnixSockets, Map<String, String> externalMounts, Duration timeout) {
+                              boolean externalUnixSockets, Map<String, String> externalMounts, boolean lazyPages,
+                              Duration timeout, Path netns) {
+    }
+
+    /** File descriptor the restore command gets the target network namespace on (opened by a small shell). */
+    static final int NETNS_FD = 3;
+
+    public static final String LAZY_LOG = "lazy-pages.log";
+    private static final String LAZY_SOCKET = "lazy-pages.socket";
+
+    /**
+     * Starts {@code criu lazy-pages} for an image, its socket and log in {@code workDir} (the restore must use the
+     * same work dir). Returns once the daemon listens. It exits by itself when every page has been transferred.
+     */
+    public Process startLazyPages(Path imageDir, Path workDir, Duration startTimeout) throws CriuException {
+        List<String> cmd = List.of(binary, "lazy-pages", "--images-dir", imageDir.toString(), "--work-dir",
+                workDir.toString(), "--log-file", LAZY_LOG, "-v2");
+        Process p;
+        try {
+            p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile())).start();
+        } catch (IOException e) {
+            throw new CriuException("cannot start criu lazy-pages: " + e.getMessage(), List.of());
+        }
+        long deadline = System.nanoTime() + startTimeout.toNanos();
+        while (!Files.exists(workDir.resolve(LAZY_SOCKET))) {
+            if (!p.isAlive() || System.nanoTime() > deadline) {
+                p.destroyForcibly();
+                throw new CriuException("criu lazy-pages did not start", errorLines(workDir.resolve(LAZY_LOG)));
+            }
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                p.destroyForcibly();
+                Thread.currentThread().interrupt();
+                throw new CriuException("interrupted starting criu lazy-pages", List.of());
+            }
+        }
+        return p;
     }
 
     public static final String DUMP_LOG = "dump.log";
@@ -65,31 +110,59 @@ public final class Criu {
 
     /** Dumps the process tree rooted at {@code spec.pid()}. The log lands in the image dir as {@value #DUMP_LOG}. */
     public void dump(DumpSpec spec) throws CriuException {
+        run("criu dump of process " + spec.pid() + " failed", dumpCommand(spec), spec.imageDir().resolve(DUMP_LOG),
+                spec.timeout());
+    }
+
+    List<String> dumpCommand(DumpSpec spec) {
         List<String> cmd = new ArrayList<>(List.of(binary, "dump", "--tree", Long.toString(spec.pid()),
                 "--images-dir", spec.imageDir().toString(), "--log-file", DUMP_LOG, "-v4"));
         if (spec.leaveRunning()) {
             cmd.add("--leave-running");
         }
         if (spec.tcpEstablished()) {
-            cmd.addAll(List.of("--tcp-established", "--network-lock", "nftables"));
+            cmd.add("--tcp-established");
+        }
+        if (spec.tcpEstablished() || spec.externalNetns() != null) {
+            cmd.addAll(List.of("--network-lock", "nftables")); // iptables-restore is often missing on hosts
+        }
+        if (spec.externalNetns() != null) {
+            cmd.addAll(List.of("--external", "net[" + spec.externalNetns() + "]:" + NETNS_KEY));
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         spec.externalMounts().forEach((mp, key) -> cmd.addAll(List.of("--external", "mnt[" + mp + "]:" + key)));
-        run("criu dump of process " + spec.pid() + " failed", cmd, spec.imageDir().resolve(DUMP_LOG), spec.timeout());
+        return cmd;
     }
 
     /** Restores detached ({@code -d}); the root task's host PID is written to {@code spec.pidFile()}. */
     public void restore(RestoreSpec spec) throws CriuException {
-        List<String> cmd = new ArrayList<>(List.of(binary, "restore", "--images-dir", spec.imageDir().toString(),
+        run("criu restore from " + spec.imageDir() + " failed", restoreCommand(spec),
+                spec.pidFile().getParent().resolve(RESTORE_LOG), spec.timeout());
+    }
+
+    List<String> restoreCommand(RestoreSpec spec) {
+        List<String> cmd = new ArrayList<>();
+        if (spec.netns() != null) {
+            // CRIU joins the namespace through an inherited descriptor; Java closes all but stdio in children, so a
+            // shell opens it on fd 3 and execs criu. The path is an argument, never part of the script.
+            cmd.addAll(List.of("bash", "-c", "exec " + NETNS_FD + "<\"$1\" && shift && exec \"$@\"", "criu-netns",
+                    spec.netns().toString()));
+        }
+        cmd.addAll(List.of(binary, "restore", "--images-dir", spec.imageDir().toString(),
                 "--log-file", spec.pidFile().getParent().resolve(RESTORE_LOG).toString(), "-v4",
                 "--restore-detached", "--root", spec.root().toString(), "--pidfile", spec.pidFile().toString()));
+        if (spec.lazyPages()) {
+            cmd.addAll(List.of("--lazy-pages", "--work-dir", spec.pidFile().getParent().toString()));
+        }
+        if (spec.netns() != null) {
+            cmd.addAll(List.of("--inherit-fd", "fd[" + NETNS_FD + "]:" + NETNS_KEY));
+        }
         if (spec.tcpEstablished()) {
             cmd.add("--tcp-established");
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         spec.externalMounts().forEach((key, path) -> cmd.addAll(List.of("--external", "mnt[" + key + "]:" + path)));
-        run("criu restore from " + spec.imageDir() + " failed", cmd, spec.pidFile().getParent().resolve(RESTORE_LOG),
-                spec.timeout());
+        return cmd;
     }
 
     private static void common(List<String> cmd, boolean fileLocks, boolean externalUnixSockets) {

@@ -66,7 +66,7 @@ public final class Checkpointer {
 
     private Manifest run(SnapshotRequest req, Progress progress) throws EngineException {
         PhaseTimer timer = new PhaseTimer(progress);
-        VllmClient vllm = new VllmClient("127.0.0.1", req.port(), req.timeouts().http());
+        VllmClient vllm = new VllmClient(req.host(), req.port(), req.timeouts().http());
         Path out = req.out().toAbsolutePath();
         Path tmp = out.resolveSibling("." + out.getFileName() + ".partial-" + UUID.randomUUID().toString().substring(0, 8));
         List<Long> cuda = List.of();
@@ -99,9 +99,10 @@ public final class Checkpointer {
                 });
             }
             Map<String, String> external = externalMounts(req.pid());
+            String ownNetns = Processes.ownNetworkNamespace(req.pid());
             timer.time("dump", "criu dump of " + tree.size() + " process(es)", () -> criu.dump(new Criu.DumpSpec(
                     req.pid(), tmp.resolve(Manifest.CRIU_DIR), req.leaveRunning(), req.tcpEstablished(),
-                    req.fileLocks(), req.externalUnixSockets(), external, req.timeouts().criu())));
+                    req.fileLocks(), req.externalUnixSockets(), external, req.timeouts().criu(), ownNetns)));
             dumped = true;
             if (req.leaveRunning()) {
                 boolean wake = slept;
@@ -122,7 +123,7 @@ public final class Checkpointer {
                     new Manifest.Source(req.pid(), command, hostname(), req.port(), req.sleepLevel(),
                             req.leaveRunning(), req.tcpEstablished(), req.fileLocks(), req.externalUnixSockets()),
                     criuVersion, gpu.gpus(), cuda.size(), size, files, invert(external), timer.phases(),
-                    timer.totalSeconds());
+                    timer.totalSeconds(), ownNetns == null ? null : Criu.NETNS_KEY);
             m.writeTo(tmp);
             syncDir(tmp);
             Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
@@ -130,15 +131,35 @@ public final class Checkpointer {
             return m;
         } catch (Exception e) {
             giveBackSource(locked, slept && (!dumped || req.leaveRunning()), vllm, req.pid());
+            String kept = keepDumpLog(tmp, out);
             deleteTree(tmp);
             if (e instanceof EngineException ee) {
                 throw ee;
             }
             if (e instanceof CriuException ce) {
-                throw new EngineException(ce.getMessage(), ce);
+                throw new EngineException(ce.getMessage() + kept, ce);
+            }
+            if (e instanceof GpuCheckpointException ge) {
+                throw new EngineException("GPU checkpoint of process tree " + req.pid() + " refused or failed: "
+                        + ge.getMessage(), ge);
             }
             throw new EngineException("snapshot of process " + req.pid() + " failed: " + e, e);
         }
+    }
+
+    /** The partial directory goes, CRIU's log of the failed dump stays next to where the image would have been. */
+    private static String keepDumpLog(Path tmp, Path out) {
+        Path log = tmp.resolve(Manifest.CRIU_DIR).resolve(Criu.DUMP_LOG);
+        Path kept = out.resolveSibling(out.getFileName() + ".failed-dump.log");
+        try {
+            if (Files.exists(log)) {
+                Files.move(log, kept, StandardCopyOption.REPLACE_EXISTING);
+                return "\n(CRIU log kept at " + kept + ")";
+            }
+        } catch (IOException ignored) {
+            // the error lines are in the message already
+        }
+        return "";
     }
 
     /** After a failure: the GPU state goes back, the process is unlocked and woken, so it keeps serving. */

@@ -14,6 +14,14 @@ import java.util.List;
  */
 public interface GpuCheckpointer {
 
+    /**
+     * Whether this implementation can work on this node (driver library loads, checkpoint API present). Used by
+     * {@link GpuCheckpointers#detect()} to pick among implementations registered as services.
+     */
+    default boolean available() {
+        return true;
+    }
+
     /** Whether the process holds a CUDA context the driver can checkpoint. Never throws for a missing process. */
     boolean isCudaProcess(long pid);
 

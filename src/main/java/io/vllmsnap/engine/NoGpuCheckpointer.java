@@ -6,6 +6,11 @@ import java.time.Duration;
 public final class NoGpuCheckpointer implements GpuCheckpointer {
 
     @Override
+    public boolean available() {
+        return true;
+    }
+
+    @Override
     public boolean isCudaProcess(long pid) {
         return false;
     }

@@ -41,13 +41,31 @@ public final class Restorer {
 
     private RestoreResult run(RestoreRequest req, Path image, Manifest m, PhaseTimer timer) throws EngineException {
         int port = m.source().port();
-        if (portInUse(port)) {
+        if (m.externalNetwork() != null && req.netns() == null) {
+            throw new EngineException(image + " was taken in its own network namespace: give the network namespace to"
+                    + " restore into (a placeholder's /proc/<pid>/ns/net)");
+        }
+        if (m.externalNetwork() == null && req.netns() != null) {
+            throw new EngineException(image + " was taken in the host's network namespace and cannot be restored into "
+                    + req.netns());
+        }
+        if (req.netns() != null && !Files.exists(req.netns())) {
+            throw new EngineException("network namespace " + req.netns() + " does not exist");
+        }
+        if (portInUse(req.host(), port)) {
             throw new EngineException("port " + port + " is in use: the source (or another restore) still serves on"
                     + " it; stop it first, or restore into its own network namespace");
         }
-        VllmClient vllm = new VllmClient("127.0.0.1", port, req.timeouts().http());
+        for (String mountPoint : m.externalMounts().values()) {
+            if (!Files.exists(Path.of(mountPoint))) {
+                throw new EngineException("the source had " + mountPoint + " mounted and this host has no such path;"
+                        + " the restored tree would need it");
+            }
+        }
+        VllmClient vllm = new VllmClient(req.host(), port, req.timeouts().http());
         long restoredPid = -1;
         Path work = null;
+        Process lazyDaemon = null;
         try {
             long staged = 0;
             if (req.stageReaders() > 0) {
@@ -57,10 +75,14 @@ public final class Restorer {
             ensureRootfs(req.rootfs());
             work = Files.createTempDirectory("vllmsnap-restore");
             Path pidFile = work.resolve("restored.pid");
-            timer.time("restore", "criu restore", () -> criu.restore(new Criu.RestoreSpec(
-                    image.resolve(Manifest.CRIU_DIR), req.rootfs(), pidFile, m.source().tcpEstablished(),
-                    m.source().fileLocks(), m.source().externalUnixSockets(), m.externalMounts(),
-                    req.timeouts().criu())));
+            Path criuImages = image.resolve(Manifest.CRIU_DIR);
+            if (req.lazyPages()) {
+                lazyDaemon = criu.startLazyPages(criuImages, work, Duration.ofSeconds(30));
+            }
+            timer.time("restore", req.lazyPages() ? "criu restore --lazy-pages" : "criu restore",
+                    () -> criu.restore(new Criu.RestoreSpec(criuImages, req.rootfs(), pidFile,
+                            m.source().tcpEstablished(), m.source().fileLocks(), m.source().externalUnixSockets(),
+                            m.externalMounts(), req.lazyPages(), req.timeouts().criu(), req.netns())));
             restoredPid = Long.parseLong(Files.readString(pidFile).strip());
             long root = restoredPid;
             if (m.cudaProcesses() > 0) {
@@ -83,13 +105,18 @@ public final class Restorer {
                 text = timer.time("first-token", "/v1/completions max_tokens=1",
                         () -> vllm.complete("vllmsnap first token", 1).path("choices").path(0).path("text").asText());
             }
-            Files.deleteIfExists(pidFile);
-            Files.deleteIfExists(work.resolve(Criu.RESTORE_LOG));
-            Files.deleteIfExists(work);
+            if (lazyDaemon != null) {
+                cleanUpWhenDone(lazyDaemon, work, req.timeouts().criu());
+            } else {
+                Checkpointer.deleteTree(work);
+            }
             return new RestoreResult(restoredPid, timer.phases(), timer.totalSeconds(), staged, text);
         } catch (Exception e) {
             if (restoredPid > 0) {
                 Processes.kill(restoredPid); // our own half-restored tree, nothing else
+            }
+            if (lazyDaemon != null) {
+                lazyDaemon.destroyForcibly();
             }
             if (e instanceof EngineException ee) {
                 throw ee;
@@ -99,6 +126,23 @@ public final class Restorer {
             }
             throw new EngineException("restore of " + image + " failed: " + e, e);
         }
+    }
+
+    /**
+     * The lazy-pages daemon exits once every page reached the restored tree; its work dir goes then. A daemon still
+     * running after {@code limit} is left alone (killing it would kill the restored server at its next fault).
+     */
+    private static void cleanUpWhenDone(Process daemon, Path work, Duration limit) {
+        Thread.ofVirtual().name("lazy-pages-" + daemon.pid()).start(() -> {
+            try {
+                if (daemon.waitFor(limit.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+                        && daemon.exitValue() == 0) {
+                    Checkpointer.deleteTree(work);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
     }
 
     /** CRIU's --root must be a mount point: a (non-recursive) bind of the host's root, made once and kept. */
@@ -120,9 +164,9 @@ public final class Restorer {
         }
     }
 
-    private static boolean portInUse(int port) {
+    private static boolean portInUse(String host, int port) {
         try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+            s.connect(new InetSocketAddress(host, port), 200);
             return true;
         } catch (IOException e) {
             return false;

@@ -43,6 +43,20 @@ class CudaDriverTest {
     }
 
     @Test
+    void detectionNeverThrowsAndFallsBackToNoGpuWithoutADriver() {
+        boolean driverHere;
+        try {
+            CudaDriver.load();
+            driverHere = true;
+        } catch (CudaUnavailableException e) {
+            driverHere = false;
+        }
+        // CI has no NVIDIA driver: there the engine must get the no-GPU checkpointer, quietly.
+        assertThat(CudaCheckpointers.detect()).isInstanceOf(
+                driverHere ? CudaCheckpointer.class : io.vllmsnap.engine.NoGpuCheckpointer.class);
+    }
+
+    @Test
     void versionsFormatAsCudaDoes() {
         assertThat(CudaDriver.formatVersion(13000)).isEqualTo("13.0");
         assertThat(CudaDriver.formatVersion(12080)).isEqualTo("12.8");

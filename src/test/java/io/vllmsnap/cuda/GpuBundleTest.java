@@ -38,8 +38,9 @@ class GpuBundleTest {
         assertThat(build.exit).as(build.output).isZero();
         assertThat(sizeOf(bundle)).as("bundle size").isLessThan(LIMIT_BYTES);
         assertThat(bundle.resolve("jre/bin/java")).isExecutable();
-        assertThat(bundle.resolve("python/vllmsnap_standin/gpu_server.py")).exists();
-        assertThat(bundle.resolve("python/vllmsnap_standin/server.py")).exists();
+        assertThat(bundle.resolve("src/main/python/vllmsnap_standin/gpu_server.py")).exists();
+        assertThat(bundle.resolve("src/main/python/vllmsnap_standin/server.py")).exists();
+        assertThat(bundle.resolve("bin/vllmsnap")).isExecutable();
         assertThat(bundle.resolve("ffm-proof.sh")).exists();
 
         // On a machine without the driver the bundled probe says so and exits 2, as it would on a GPU-less node.
