@@ -47,6 +47,7 @@ public final class EmulatedNode implements AutoCloseable {
     private final Path top;
     private final List<Pod> pods = new ArrayList<>();
     private final List<Process> processes = new ArrayList<>();
+    private final List<String> netnsNames = new ArrayList<>();
 
     public EmulatedNode() throws IOException {
         Path v2 = new CgroupLocator(CGROUP_ROOT).unifiedHierarchy().orElseThrow(() -> new IllegalStateException("no cgroup2"));
@@ -78,6 +79,7 @@ public final class EmulatedNode implements AutoCloseable {
         String hostAddr = "10.252." + (block / 256) + "." + (block % 256 + 1);
         String podAddr = "10.252." + (block / 256) + "." + (block % 256 + 2);
         run("ip", "netns", "add", netns);
+        netnsNames.add(netns); // removed in close() even when setting it up fails half-way
         run("ip", "link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", netns);
         run("ip", "addr", "add", hostAddr + "/30", "dev", hostIf);
         run("ip", "link", "set", hostIf, "up");
@@ -186,8 +188,8 @@ public final class EmulatedNode implements AutoCloseable {
             p.destroyForcibly();
             p.waitFor(10, TimeUnit.SECONDS);
         }
-        for (Pod pod : pods) {
-            runQuietly("ip", "netns", "del", pod.netns());
+        for (String netns : netnsNames) {
+            runQuietly("ip", "netns", "del", netns);
         }
         if (Files.exists(top)) {
             List<Path> dirs;
