@@ -116,7 +116,13 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
                 locked = true;
                 timed(phases, "gpu-checkpoint", () -> gpu.lockAndCheckpoint(cuda));
             }
-            timed(phases, "criu-dump", () -> runCriu("CriuDumpFailed", "criu dump of container init " + source.initPid(), cmd, log));
+            timed(phases, "criu-dump", () -> {
+                try {
+                    runCriu("CriuDumpFailed", "criu dump of container init " + source.initPid(), cmd, log);
+                } catch (JobFailedException e) {
+                    throw storageFull(imageDir) ? new JobFailedException("NoSpaceLeft", "image storage is full: " + e.getMessage(), e) : e;
+                }
+            });
         } catch (Exception e) {
             if (locked) {
                 gpu.giveBack(cuda); // the source keeps serving
@@ -370,6 +376,15 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
             return last.isEmpty() ? "" : ":\n  " + String.join("\n  ", last);
         } catch (IOException e) {
             return "";
+        }
+    }
+
+    /** A full disk may also cut CRIU's own log short (it lives on the same storage), so ask the file system too. */
+    private static boolean storageFull(Path dir) {
+        try {
+            return Files.getFileStore(dir).getUsableSpace() < 1 << 20;
+        } catch (IOException e) {
+            return false;
         }
     }
 
