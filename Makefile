@@ -39,7 +39,7 @@ deploy-manifests: sync-crds
 # The dashboard picture in docs/img: real CRIU restores of the stand-in server (root), then the dashboard's queries
 # evaluated on the scrape (python3-matplotlib from Debian).
 dashboard-sample: criu
-	$(MVNW) -q test -Dtest=DashboardSample -Dsurefire.failIfNoSpecifiedTests=false
+	$(MVNW) -q test -Dtest=DashboardSample -Dvllmsnap.dashboardSample=true -Dsurefire.failIfNoSpecifiedTests=false
 	/usr/bin/python3 hack/render-dashboard-sample.py target/dashboard-sample docs/img/dashboard-sample.png
 
 images:

@@ -10,4 +10,5 @@ for target in helm/vllmsnap/crds deploy/crds; do
     find crds -maxdepth 1 -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) -exec cp {} "$target"/ \;
   fi
 done
-echo "sync-crds: $(ls crds 2>/dev/null | wc -l) CRD file(s) copied into helm/vllmsnap/crds and deploy/crds"
+count=$(find crds -maxdepth 1 -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) 2>/dev/null | wc -l)
+echo "sync-crds: $count CRD file(s) copied into helm/vllmsnap/crds and deploy/crds"

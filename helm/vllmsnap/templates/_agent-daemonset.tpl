@@ -12,7 +12,11 @@ metadata:
   name: {{ include "vllmsnap.agent.fullname" . }}
   namespace: {{ .Release.Namespace }}
   labels:
-    {{- include "vllmsnap.agent.labels" . | nindent 4 }}
+    {{- $labels := include "vllmsnap.agent.labels" . }}
+    {{- if eq $ag.managedBy "operator" }}
+    {{- $labels = $labels | replace (printf "app.kubernetes.io/managed-by: %s" .Release.Service) "app.kubernetes.io/managed-by: vllmsnap-operator" }}
+    {{- end }}
+    {{- $labels | nindent 4 }}
 spec:
   revisionHistoryLimit: 3
   selector:
@@ -24,8 +28,10 @@ spec:
       maxUnavailable: {{ $ag.maxUnavailable }}
   template:
     metadata:
+      # Only labels that change with the pod itself, so a chart version bump alone does not restart every agent.
       labels:
-        {{- include "vllmsnap.agent.labels" . | nindent 8 }}
+        {{- include "vllmsnap.agent.selectorLabels" . | nindent 8 }}
+        app.kubernetes.io/part-of: vllmsnap
         {{ include "vllmsnap.metricsJobLabel" . }}: {{ include "vllmsnap.agent.fullname" . }}
       {{- with $ag.podAnnotations }}
       annotations:
@@ -55,6 +61,10 @@ spec:
           command:
             - java
             - -Dquarkus.profile=agent
+            {{- if eq $nv.mode "hostPath" }}
+            # The GPU checkpoint code loads exactly this file (never the node's whole library directory).
+            - -Dvllmsnap.libcuda=/host/nvidia/lib/libcuda.so.1
+            {{- end }}
             {{- range (splitList " " $ag.javaOptions) }}
             {{- if . }}
             - {{ . | quote }}
@@ -62,8 +72,10 @@ spec:
             {{- end }}
             - -jar
             - /opt/vllmsnap/quarkus-run.jar
+          # Read by the %agent. profile of application.properties (docs/agent.md): node name, storage, the one
+          # identity allowed to call (TokenReview user system:serviceaccount:OPERATOR_NAMESPACE:OPERATOR_SERVICE_ACCOUNT).
           env:
-            - name: VLLMSNAP_NODE_NAME
+            - name: NODE_NAME
               valueFrom:
                 fieldRef:
                   fieldPath: spec.nodeName
@@ -71,66 +83,58 @@ spec:
               valueFrom:
                 fieldRef:
                   fieldPath: metadata.namespace
-            - name: QUARKUS_HTTP_PORT
-              value: {{ $ag.httpPort | quote }}
-            - name: QUARKUS_HTTP_SSL_PORT
+            - name: VLLMSNAP_STORAGE
+              value: /var/lib/vllmsnap
+            - name: VLLMSNAP_MAX_JOBS
+              value: {{ $ag.maxConcurrentJobs | quote }}
+            - name: OPERATOR_NAMESPACE
+              value: {{ .Release.Namespace | quote }}
+            - name: OPERATOR_SERVICE_ACCOUNT
+              value: {{ include "vllmsnap.operator.fullname" . | quote }}
+            # The node's cgroup tree (profile-scoped key, so it wins over application.properties' %agent. value).
+            - name: _AGENT_VLLMSNAP_AGENT_CGROUP_ROOT
+              value: /host/sys/fs/cgroup
+            - name: _AGENT_QUARKUS_HTTP_SSL_PORT
               value: {{ $ag.apiPort | quote }}
-            - name: QUARKUS_HTTP_SSL_CERTIFICATE_FILES
-              value: /etc/vllmsnap/tls/tls.crt
-            - name: QUARKUS_HTTP_SSL_CERTIFICATE_KEY_FILES
-              value: /etc/vllmsnap/tls/tls.key
             - name: QUARKUS_LOG_CATEGORY__IO_VLLMSNAP__LEVEL
               value: {{ $ag.logLevel | quote }}
             - name: QUARKUS_LOG_CONSOLE_JSON_ENABLED
               value: {{ eq $ag.logFormat "json" | quote }}
-            - name: VLLMSNAP_AGENT_IMAGE_DIR
-              value: /var/lib/vllmsnap
-            - name: VLLMSNAP_AGENT_MAX_CONCURRENT_JOBS
-              value: {{ $ag.maxConcurrentJobs | quote }}
-            # Only calls carrying this service account's token, for this audience, are accepted (TokenReview).
-            - name: VLLMSNAP_AGENT_ALLOWED_USER
-              value: {{ include "vllmsnap.operator.serviceAccountUser" . | quote }}
-            - name: VLLMSNAP_AGENT_TOKEN_AUDIENCE
-              value: vllmsnap-agent
-            - name: VLLMSNAP_AGENT_HOST_CGROUP_ROOT
-              value: /host/sys/fs/cgroup
             {{- if eq $nv.mode "runtimeClass" }}
             # The NVIDIA container toolkit mounts the driver libraries (libcuda.so.1) and the GPU device files.
             - name: NVIDIA_VISIBLE_DEVICES
               value: all
             - name: NVIDIA_DRIVER_CAPABILITIES
               value: {{ $nv.driverCapabilities | quote }}
-            {{- else if eq $nv.mode "hostPath" }}
-            - name: VLLMSNAP_CUDA_LIBRARY
-              value: /host/nvidia/lib/libcuda.so.1
             {{- end }}
             {{- with $ag.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
+          # HTTPS only: the API under /api/v1 (bearer token required), and /q/health, /q/metrics.
           ports:
             - name: api
               containerPort: {{ $ag.apiPort }}
               protocol: TCP
-            - name: http
-              containerPort: {{ $ag.httpPort }}
-              protocol: TCP
           startupProbe:
             httpGet:
               path: /q/health/started
-              port: http
+              port: api
+              scheme: HTTPS
             periodSeconds: 2
             failureThreshold: 90
           livenessProbe:
             httpGet:
               path: /q/health/live
-              port: http
+              port: api
+              scheme: HTTPS
             periodSeconds: 10
             timeoutSeconds: 5
             failureThreshold: 6
           readinessProbe:
             httpGet:
               path: /q/health/ready
-              port: http
+              port: api
+              scheme: HTTPS
             periodSeconds: 5
             timeoutSeconds: 3
             failureThreshold: 3
@@ -150,7 +154,7 @@ spec:
             - name: cgroup
               mountPath: /host/sys/fs/cgroup
             - name: tls
-              mountPath: /etc/vllmsnap/tls
+              mountPath: /etc/vllmsnap/agent-tls
               readOnly: true
             - name: tmp
               mountPath: /tmp

@@ -80,7 +80,7 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("3/3 restore" + (lazyPages ? " (lazy pages)" : ""));
         RestoreRequest req = RestoreRequest.of(image);
         if (lazyPages) {
-            req = new RestoreRequest(image, req.rootfs(), 0, true, true, req.timeouts());
+            req = new RestoreRequest(image, req.rootfs(), 0, true, true, req.timeouts(), null, req.host());
         }
         RestoreResult r = VllmsnapCli.restorer().restore(req, VllmsnapCli.progress(System.out));
         try {

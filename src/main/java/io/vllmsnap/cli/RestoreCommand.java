@@ -32,7 +32,7 @@ final class RestoreCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         System.out.println("restore of " + image);
         RestoreResult r = VllmsnapCli.restorer().restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
-                lazyPages, Timeouts.defaults()), VllmsnapCli.progress(System.out));
+                lazyPages, Timeouts.defaults(), null, "127.0.0.1"), VllmsnapCli.progress(System.out));
         r.phaseSeconds().forEach((phase, s) -> System.out.printf("  %-14s %7.3f s%n", phase, s));
         System.out.printf("restored: PID %d, %s in %.3f s%n", r.pid(),
                 noFirstToken ? "ready" : "first token", r.totalSeconds());

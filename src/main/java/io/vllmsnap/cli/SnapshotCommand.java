@@ -42,7 +42,7 @@ final class SnapshotCommand implements Callable<Integer> {
         Timeouts t = new Timeouts(d.http(), d.gpuLock(), Duration.ofSeconds(criuTimeout), d.ready(), d.queue());
         System.out.println("snapshot of process " + pid + " → " + out);
         Manifest m = VllmsnapCli.checkpointer().snapshot(new SnapshotRequest(pid, out, port, sleepLevel, leaveRunning,
-                tcp, fileLocks, extUnix, t), VllmsnapCli.progress(System.out));
+                tcp, fileLocks, extUnix, t, "127.0.0.1"), VllmsnapCli.progress(System.out));
         System.out.printf("done: %s, %.1f MiB in %.2f s%n", out, m.sizeBytes() / 1048576.0, m.totalSeconds());
         return 0;
     }

@@ -2,9 +2,9 @@ package io.vllmsnap.cli;
 
 import io.vllmsnap.criu.Criu;
 import io.vllmsnap.engine.Checkpointer;
+import io.vllmsnap.cuda.CudaCheckpointer;
 import io.vllmsnap.engine.GpuCheckpointer;
 import io.vllmsnap.engine.JobLimiter;
-import io.vllmsnap.engine.NoGpuCheckpointer;
 import io.vllmsnap.engine.Progress;
 import io.vllmsnap.engine.Restorer;
 import picocli.CommandLine;
@@ -28,14 +28,9 @@ public final class VllmsnapCli {
         return new Restorer(Criu.fromEnvironment(), gpu(), new JobLimiter(1));
     }
 
-    /** The FFM binding of the driver API when it is on the class path and a driver is present; else none. */
+    /** The driver binding where this node has a usable NVIDIA driver; the engine's no-GPU checkpointer otherwise. */
     static GpuCheckpointer gpu() {
-        try {
-            Class<?> c = Class.forName("io.vllmsnap.cuda.CudaCheckpointers");
-            return (GpuCheckpointer) c.getMethod("detect").invoke(null);
-        } catch (ReflectiveOperationException | LinkageError e) {
-            return new NoGpuCheckpointer();
-        }
+        return CudaCheckpointer.forThisNode();
     }
 
     /** Prints each phase as it starts, with the time since the job began. */

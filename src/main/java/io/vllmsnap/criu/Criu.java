@@ -52,8 +52,11 @@ public final class Criu {
     /** What to dump and how. {@code externalMounts} maps mount point → key. */
     public record DumpSpec(long pid, Path imageDir, boolean leaveRunning, boolean tcpEstablished,
                            boolean fileLocks, boolean externalUnixSockets, Map<String, String> externalMounts,
-                           Duration timeout) {
+                           Duration timeout, String externalNetns) {
     }
+
+    /** Key under which an external network namespace is recorded at dump and handed in at restore. */
+    public static final String NETNS_KEY = "extnet";
 
     /**
      * Where and how to restore. {@code externalMounts} maps key → host path to bind there. With {@code lazyPages} the
@@ -62,8 +65,11 @@ public final class Criu {
      */
     public record RestoreSpec(Path imageDir, Path root, Path pidFile, boolean tcpEstablished, boolean fileLocks,
                               boolean externalUnixSockets, Map<String, String> externalMounts, boolean lazyPages,
-                              Duration timeout) {
+                              Duration timeout, Path netns) {
     }
+
+    /** File descriptor the restore command gets the target network namespace on (opened by a small shell). */
+    static final int NETNS_FD = 3;
 
     public static final String LAZY_LOG = "lazy-pages.log";
     private static final String LAZY_SOCKET = "lazy-pages.socket";
@@ -115,7 +121,13 @@ public final class Criu {
             cmd.add("--leave-running");
         }
         if (spec.tcpEstablished()) {
-            cmd.addAll(List.of("--tcp-established", "--network-lock", "nftables"));
+            cmd.add("--tcp-established");
+        }
+        if (spec.tcpEstablished() || spec.externalNetns() != null) {
+            cmd.addAll(List.of("--network-lock", "nftables")); // iptables-restore is often missing on hosts
+        }
+        if (spec.externalNetns() != null) {
+            cmd.addAll(List.of("--external", "net[" + spec.externalNetns() + "]:" + NETNS_KEY));
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         spec.externalMounts().forEach((mp, key) -> cmd.addAll(List.of("--external", "mnt[" + mp + "]:" + key)));
@@ -129,11 +141,21 @@ public final class Criu {
     }
 
     List<String> restoreCommand(RestoreSpec spec) {
-        List<String> cmd = new ArrayList<>(List.of(binary, "restore", "--images-dir", spec.imageDir().toString(),
+        List<String> cmd = new ArrayList<>();
+        if (spec.netns() != null) {
+            // CRIU joins the namespace through an inherited descriptor; Java closes all but stdio in children, so a
+            // shell opens it on fd 3 and execs criu. The path is an argument, never part of the script.
+            cmd.addAll(List.of("bash", "-c", "exec " + NETNS_FD + "<\"$1\" && shift && exec \"$@\"", "criu-netns",
+                    spec.netns().toString()));
+        }
+        cmd.addAll(List.of(binary, "restore", "--images-dir", spec.imageDir().toString(),
                 "--log-file", spec.pidFile().getParent().resolve(RESTORE_LOG).toString(), "-v4",
                 "--restore-detached", "--root", spec.root().toString(), "--pidfile", spec.pidFile().toString()));
         if (spec.lazyPages()) {
             cmd.addAll(List.of("--lazy-pages", "--work-dir", spec.pidFile().getParent().toString()));
+        }
+        if (spec.netns() != null) {
+            cmd.addAll(List.of("--inherit-fd", "fd[" + NETNS_FD + "]:" + NETNS_KEY));
         }
         if (spec.tcpEstablished()) {
             cmd.add("--tcp-established");

@@ -66,7 +66,7 @@ public final class Checkpointer {
 
     private Manifest run(SnapshotRequest req, Progress progress) throws EngineException {
         PhaseTimer timer = new PhaseTimer(progress);
-        VllmClient vllm = new VllmClient("127.0.0.1", req.port(), req.timeouts().http());
+        VllmClient vllm = new VllmClient(req.host(), req.port(), req.timeouts().http());
         Path out = req.out().toAbsolutePath();
         Path tmp = out.resolveSibling("." + out.getFileName() + ".partial-" + UUID.randomUUID().toString().substring(0, 8));
         List<Long> cuda = List.of();
@@ -99,9 +99,10 @@ public final class Checkpointer {
                 });
             }
             Map<String, String> external = externalMounts(req.pid());
+            String ownNetns = Processes.ownNetworkNamespace(req.pid());
             timer.time("dump", "criu dump of " + tree.size() + " process(es)", () -> criu.dump(new Criu.DumpSpec(
                     req.pid(), tmp.resolve(Manifest.CRIU_DIR), req.leaveRunning(), req.tcpEstablished(),
-                    req.fileLocks(), req.externalUnixSockets(), external, req.timeouts().criu())));
+                    req.fileLocks(), req.externalUnixSockets(), external, req.timeouts().criu(), ownNetns)));
             dumped = true;
             if (req.leaveRunning()) {
                 boolean wake = slept;
@@ -122,7 +123,7 @@ public final class Checkpointer {
                     new Manifest.Source(req.pid(), command, hostname(), req.port(), req.sleepLevel(),
                             req.leaveRunning(), req.tcpEstablished(), req.fileLocks(), req.externalUnixSockets()),
                     criuVersion, gpu.gpus(), cuda.size(), size, files, invert(external), timer.phases(),
-                    timer.totalSeconds());
+                    timer.totalSeconds(), ownNetns == null ? null : Criu.NETNS_KEY);
             m.writeTo(tmp);
             syncDir(tmp);
             Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);

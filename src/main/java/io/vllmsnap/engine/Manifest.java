@@ -18,6 +18,8 @@ import java.util.Map;
  *
  * @param externalMounts mount key → mount point in the source, declared external at dump, bound again at restore
  * @param files          image file name (relative to {@code criu/}) → size in bytes
+ * @param externalNetwork CRIU key of the source's own network namespace, declared external at dump: a restore must
+ *                        be given a network namespace to join; null when the source shared the host's
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 public record Manifest(
@@ -31,7 +33,8 @@ public record Manifest(
         Map<String, Long> files,
         Map<String, String> externalMounts,
         Map<String, Double> phaseSeconds,
-        double totalSeconds) {
+        double totalSeconds,
+        String externalNetwork) {
 
     public static final int FORMAT_VERSION = 1;
     public static final String FILE_NAME = "manifest.json";

@@ -52,6 +52,19 @@ public final class Processes {
         return false;
     }
 
+    /**
+     * The inode of the process's network namespace when it differs from ours (a container's or pod's), else null.
+     * CRIU names an external network namespace by this inode.
+     */
+    public static String ownNetworkNamespace(long pid) throws IOException {
+        String theirs = Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "ns", "net")).toString();
+        String ours = Files.readSymbolicLink(Path.of("/proc/self/ns/net")).toString();
+        if (theirs.equals(ours)) {
+            return null;
+        }
+        return theirs.replaceAll("\\D", ""); // "net:[4026532290]" -> "4026532290"
+    }
+
     public static String commandLine(long pid) {
         try {
             return new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"))).replace('\0', ' ')

@@ -41,7 +41,18 @@ public final class Restorer {
 
     private RestoreResult run(RestoreRequest req, Path image, Manifest m, PhaseTimer timer) throws EngineException {
         int port = m.source().port();
-        if (portInUse(port)) {
+        if (m.externalNetwork() != null && req.netns() == null) {
+            throw new EngineException(image + " was taken in its own network namespace: give the network namespace to"
+                    + " restore into (a placeholder's /proc/<pid>/ns/net)");
+        }
+        if (m.externalNetwork() == null && req.netns() != null) {
+            throw new EngineException(image + " was taken in the host's network namespace and cannot be restored into "
+                    + req.netns());
+        }
+        if (req.netns() != null && !Files.exists(req.netns())) {
+            throw new EngineException("network namespace " + req.netns() + " does not exist");
+        }
+        if (portInUse(req.host(), port)) {
             throw new EngineException("port " + port + " is in use: the source (or another restore) still serves on"
                     + " it; stop it first, or restore into its own network namespace");
         }
@@ -51,7 +62,7 @@ public final class Restorer {
                         + " the restored tree would need it");
             }
         }
-        VllmClient vllm = new VllmClient("127.0.0.1", port, req.timeouts().http());
+        VllmClient vllm = new VllmClient(req.host(), port, req.timeouts().http());
         long restoredPid = -1;
         Path work = null;
         Process lazyDaemon = null;
@@ -71,7 +82,7 @@ public final class Restorer {
             timer.time("restore", req.lazyPages() ? "criu restore --lazy-pages" : "criu restore",
                     () -> criu.restore(new Criu.RestoreSpec(criuImages, req.rootfs(), pidFile,
                             m.source().tcpEstablished(), m.source().fileLocks(), m.source().externalUnixSockets(),
-                            m.externalMounts(), req.lazyPages(), req.timeouts().criu())));
+                            m.externalMounts(), req.lazyPages(), req.timeouts().criu(), req.netns())));
             restoredPid = Long.parseLong(Files.readString(pidFile).strip());
             long root = restoredPid;
             if (m.cudaProcesses() > 0) {
@@ -153,9 +164,9 @@ public final class Restorer {
         }
     }
 
-    private static boolean portInUse(int port) {
+    private static boolean portInUse(String host, int port) {
         try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+            s.connect(new InetSocketAddress(host, port), 200);
             return true;
         } catch (IOException e) {
             return false;

@@ -13,12 +13,20 @@ import java.nio.file.Path;
  * @param tcpEstablished      dump established TCP connections (CRIU locks the network with nftables meanwhile)
  * @param fileLocks           dump file locks held by the tree
  * @param externalUnixSockets allow unix sockets connected to peers outside the tree
+ * @param host                address the engine reaches the server's HTTP port at (its pod IP when the source has
+ *                            its own network namespace)
  */
 public record SnapshotRequest(long pid, Path out, int port, int sleepLevel, boolean leaveRunning,
                               boolean tcpEstablished, boolean fileLocks, boolean externalUnixSockets,
-                              Timeouts timeouts) {
+                              Timeouts timeouts, String host) {
 
     public static SnapshotRequest of(long pid, Path out, int port, int sleepLevel, boolean leaveRunning) {
-        return new SnapshotRequest(pid, out, port, sleepLevel, leaveRunning, false, false, false, Timeouts.defaults());
+        return new SnapshotRequest(pid, out, port, sleepLevel, leaveRunning, false, false, false, Timeouts.defaults(),
+                "127.0.0.1");
+    }
+
+    public SnapshotRequest withHost(String newHost) {
+        return new SnapshotRequest(pid, out, port, sleepLevel, leaveRunning, tcpEstablished, fileLocks,
+                externalUnixSockets, timeouts, newHost);
     }
 }

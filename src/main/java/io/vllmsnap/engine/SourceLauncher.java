@@ -48,7 +48,17 @@ public final class SourceLauncher {
     }
 
     public static Source start(List<String> command, Path workDir) throws EngineException {
-        List<String> cmd = new ArrayList<>(List.of("unshare", "--pid", "--fork", "--mount", "--mount-proc",
+        return start(command, workDir, null);
+    }
+
+    /** As {@link #start(List, Path)}, inside network namespace {@code netns} (a pod's) when not null. */
+    public static Source start(List<String> command, Path workDir, Path netns) throws EngineException {
+        List<String> cmd = new ArrayList<>();
+        if (netns != null) {
+            cmd.add("nsenter");
+            cmd.add("--net=" + netns);
+        }
+        cmd.addAll(List.of("unshare", "--pid", "--fork", "--mount", "--mount-proc",
                 "setsid", "bash", "-c", INIT, "vllmsnap-init"));
         cmd.addAll(command);
         Process p;
@@ -63,6 +73,7 @@ public final class SourceLauncher {
         }
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         while (System.nanoTime() < deadline) {
+            // nsenter execs unshare, so the namespace's PID 1 is always the child of the process we started
             Optional<ProcessHandle> child = p.children().findFirst();
             if (child.isPresent()) {
                 return new Source(p, child.get().pid());

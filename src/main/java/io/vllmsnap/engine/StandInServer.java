@@ -30,6 +30,15 @@ public final class StandInServer {
 
     /** Starts it and waits until {@code /health} answers; the weights file is created on first use. */
     public static SourceLauncher.Source start(Config c, Duration readyTimeout) throws EngineException {
+        return start(c, readyTimeout, null, "127.0.0.1", "127.0.0.1");
+    }
+
+    /**
+     * Starts it in network namespace {@code netns} (null: the host's), listening on {@code bind}, and waits until it
+     * answers at {@code reachAt}.
+     */
+    public static SourceLauncher.Source start(Config c, Duration readyTimeout, Path netns, String bind,
+                                              String reachAt) throws EngineException {
         Path script = script();
         try {
             Files.createDirectories(c.weights().toAbsolutePath().getParent());
@@ -37,11 +46,11 @@ public final class StandInServer {
             throw new EngineException("cannot create " + c.weights().getParent() + ": " + e.getMessage(), e);
         }
         SourceLauncher.Source s = SourceLauncher.start(List.of("python3", script.toString(),
-                "--port", Integer.toString(c.port()), "--weights", c.weights().toAbsolutePath().toString(),
+                "--host", bind, "--port", Integer.toString(c.port()), "--weights", c.weights().toAbsolutePath().toString(),
                 "--weights-size", Long.toString(c.weightsBytes()), "--kv-size", Long.toString(c.kvBytes()),
-                "--compile-rounds", Integer.toString(c.compileRounds())), Path.of("/"));
+                "--compile-rounds", Integer.toString(c.compileRounds())), Path.of("/"), netns);
         try {
-            new VllmClient(c.port()).awaitHealthy(readyTimeout);
+            new VllmClient(reachAt, c.port(), Duration.ofSeconds(30)).awaitHealthy(readyTimeout);
         } catch (EngineException e) {
             s.stop();
             throw e;

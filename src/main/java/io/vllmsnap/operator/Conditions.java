@@ -13,6 +13,7 @@ public final class Conditions {
     public static final String IN_USE = "InUse";
     public static final String SNAPSHOT_READY = "SnapshotReady";
     public static final String DEGRADED = "Degraded";
+    public static final String SOURCE_CHECKED = "SourceChecked";
 
     private Conditions() {
     }

@@ -5,6 +5,8 @@ import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
+import io.javaoperatorsdk.operator.api.reconciler.MaxReconciliationInterval;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -12,14 +14,6 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
-import io.vllmsnap.agent.api.AgentRejectedException;
-import io.vllmsnap.agent.api.AgentUnavailableException;
-import io.vllmsnap.agent.api.JobState;
-import io.vllmsnap.agent.api.JobStatus;
-import io.vllmsnap.agent.api.NodeAgent;
-import io.vllmsnap.agent.api.NodeAgents;
-import io.vllmsnap.agent.api.NodeCapabilities;
-import io.vllmsnap.agent.api.RestoreJobRequest;
 import io.vllmsnap.api.ApiConstants;
 import io.vllmsnap.api.Fallback;
 import io.vllmsnap.api.RestorePath;
@@ -30,7 +24,6 @@ import io.vllmsnap.api.SnapshotPhase;
 import io.vllmsnap.api.VllmRestore;
 import io.vllmsnap.api.VllmRestoreStatus;
 import io.vllmsnap.api.VllmSnapshot;
-import io.vllmsnap.metrics.VllmsnapMetrics;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -41,6 +34,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
 /**
@@ -48,27 +42,29 @@ import java.util.stream.Collectors;
  * the agent of each pod's node to restore into it once it runs, replaces failed restores (with backoff, or with a cold
  * start under {@code fallback: ColdStart}), scales up and down, and reports per-pod phases and latencies.
  */
-@ControllerConfiguration(name = VllmRestoreReconciler.NAME)
+// Reconsider every resource at least every 5 minutes, whatever happened to events in between.
+@ControllerConfiguration(name = VllmRestoreReconciler.NAME, maxReconciliationInterval = @MaxReconciliationInterval(interval = 5,
+        timeUnit = TimeUnit.MINUTES))
 public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
     public static final String NAME = "vllmrestore";
 
     private final KubernetesClient client;
-    private final NodeAgents agents;
+    private final Statuses statuses;
     private final EventRecorder events;
-    private final VllmsnapMetrics metrics;
     private final OperatorSettings settings;
     private final PodTemplates templates;
     private final RestorePods pods;
+    private final PodRestoreTracker tracker;
 
-    public VllmRestoreReconciler(KubernetesClient client, NodeAgents agents, EventRecorder events, VllmsnapMetrics metrics,
-            OperatorSettings settings, PodTemplates templates, RestorePods pods) {
+    public VllmRestoreReconciler(KubernetesClient client, Statuses statuses, EventRecorder events,
+            OperatorSettings settings, PodTemplates templates, RestorePods pods, PodRestoreTracker tracker) {
         this.client = client;
-        this.agents = agents;
+        this.statuses = statuses;
         this.events = events;
-        this.metrics = metrics;
         this.settings = settings;
         this.templates = templates;
         this.pods = pods;
+        this.tracker = tracker;
     }
 
     /** Agent job ID of the restore into one pod: derived from the pod's UID, so a repeated request finds the same job. */
@@ -100,43 +96,39 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         return List.of(podEvents, snapshotEvents);
     }
 
+    /** An unexpected error (API server refusing a pod, say) is told to the user as an Event; the SDK retries with backoff. */
+    @Override
+    public ErrorStatusUpdateControl<VllmRestore> updateErrorStatus(VllmRestore restore, Context<VllmRestore> context, Exception e) {
+        events.warning(restore, "ReconcileError", "reconciliation failed, retrying: " + e.getMessage());
+        return ErrorStatusUpdateControl.defaultErrorProcessing();
+    }
+
     @Override
     public UpdateControl<VllmRestore> reconcile(VllmRestore cached, Context<VllmRestore> context) {
-        VllmRestore restore = latest(cached);
-        String before = json(restore.getStatus());
+        VllmRestore restore = statuses.latest(cached);
+        String before = statuses.json(restore.getStatus());
         if (restore.getStatus() == null) {
             restore.setStatus(new VllmRestoreStatus());
         }
         VllmRestoreStatus status = restore.getStatus();
         RestorePhase previous = status.phase;
         status.selector = RestorePods.selector(restore);
-        Pass pass = new Pass();
+        Requeue pass = new Requeue();
         step(restore, pass);
         status.observedGeneration = restore.getMetadata().getGeneration();
         if (previous != status.phase && status.phase != null) {
             announcePhase(restore);
         }
-        UpdateControl<VllmRestore> control = json(status).equals(before)
+        UpdateControl<VllmRestore> control = statuses.json(status).equals(before)
                 ? UpdateControl.noUpdate()
                 : UpdateControl.patchStatus(restore);
-        if (pass.requeue != null) {
-            control.rescheduleAfter(pass.requeue.toMillis());
+        if (pass.delay() != null) {
+            control.rescheduleAfter(pass.delay().toMillis());
         }
         return control;
     }
 
-    /** What one reconciliation learnt about when to look again. */
-    private static final class Pass {
-        Duration requeue;
-
-        void requeueAfter(Duration delay) {
-            if (requeue == null || delay.compareTo(requeue) < 0) {
-                requeue = delay;
-            }
-        }
-    }
-
-    private void step(VllmRestore restore, Pass pass) {
+    private void step(VllmRestore restore, Requeue pass) {
         VllmRestoreStatus status = restore.getStatus();
         var spec = restore.getSpec();
         String namespace = restore.getMetadata().getNamespace();
@@ -162,7 +154,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         if (snapshot == null) {
             blocked(restore, RestorePhase.Pending, "SnapshotNotFound", "VllmSnapshot '" + spec.snapshotName
                     + "' not found in namespace '" + namespace + "' (a restore may only use snapshots of its own namespace)");
-            pass.requeueAfter(settings.waitInterval());
+            pass.after(settings.waitInterval());
             return;
         }
         SnapshotPhase snapshotPhase = snapshot.getStatus() == null ? null : snapshot.getStatus().phase;
@@ -184,14 +176,14 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         if (snapshotPhase != SnapshotPhase.Ready) {
             blocked(restore, RestorePhase.Pending, "SnapshotNotReady", "waiting for VllmSnapshot '" + spec.snapshotName
                     + "' to be Ready (now " + (snapshotPhase == null ? "new" : snapshotPhase) + ")");
-            pass.requeueAfter(settings.waitInterval());
+            pass.after(settings.waitInterval());
             return;
         }
         Optional<PodTemplateSpec> template = templates.load(namespace, snapshot.getStatus().podTemplateConfigMap);
         if (template.isEmpty()) {
             blocked(restore, RestorePhase.Failed, "PodTemplateMissing", "the pod template ConfigMap '"
                     + snapshot.getStatus().podTemplateConfigMap + "' of VllmSnapshot '" + spec.snapshotName + "' is missing");
-            pass.requeueAfter(settings.waitInterval());
+            pass.after(settings.waitInterval());
             return;
         }
         setCondition(restore, Conditions.SNAPSHOT_READY, true, "SnapshotReady", "VllmSnapshot '" + spec.snapshotName
@@ -232,7 +224,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
 
     // ---- per pod
 
-    private List<RestorePodStatus> observePods(VllmRestore restore, VllmSnapshot snapshot, Pass pass) {
+    private List<RestorePodStatus> observePods(VllmRestore restore, VllmSnapshot snapshot, Requeue pass) {
         Map<String, RestorePodStatus> known = new LinkedHashMap<>();
         for (RestorePodStatus p : restore.getStatus().pods) {
             known.put(p.name, p);
@@ -244,7 +236,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
                 entry = fromPod(pod); // status lost (or never written): the pod's labels say what it is
             }
             entry.node = pod.getSpec().getNodeName();
-            track(restore, snapshot, pod, entry, pass);
+            tracker.track(restore, snapshot, pod, entry, pass);
             live.add(entry);
         }
         return live;
@@ -257,159 +249,16 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         String path = pod.getMetadata().getLabels().get(ApiConstants.PATH_LABEL);
         entry.path = RestorePath.ColdStart.name().equals(path) ? RestorePath.ColdStart : RestorePath.Restore;
         entry.phase = entry.path == RestorePath.ColdStart ? RestorePodPhase.Starting : RestorePodPhase.Pending;
-        entry.createdAt = pod.getMetadata().getCreationTimestamp() != null ? pod.getMetadata().getCreationTimestamp() : now();
+        entry.createdAt = Optional.ofNullable(pod.getMetadata().getCreationTimestamp()).orElseGet(Statuses::now);
         // A Restore pod starts over at Pending: if a job already runs for it (operator restarted mid-restore), asking
         // the agent again with the job ID derived from the pod UID finds that job instead of starting another.
         return entry;
     }
 
-    private void track(VllmRestore restore, VllmSnapshot snapshot, Pod pod, RestorePodStatus entry, Pass pass) {
-        if (entry.phase == RestorePodPhase.Failed) {
-            return;
-        }
-        String container = snapshot.getSpec().source.container;
-        if (RestorePods.isTerminated(pod)) {
-            podFailed(restore, entry, "PodTerminated", "pod " + entry.name + " terminated (phase " + pod.getStatus().getPhase()
-                    + ")");
-            return;
-        }
-        if (entry.path == RestorePath.ColdStart) {
-            trackColdStart(restore, pod, entry, pass);
-            return;
-        }
-        switch (entry.phase) {
-            case Pending -> startRestore(restore, snapshot, pod, container, entry, pass);
-            case Restoring -> followRestore(restore, snapshot, pod, container, entry, pass);
-            default -> {
-            }
-        }
-    }
-
-    private void trackColdStart(VllmRestore restore, Pod pod, RestorePodStatus entry, Pass pass) {
-        if (entry.phase == RestorePodPhase.Ready) {
-            return;
-        }
-        if (!RestorePods.isReady(pod)) {
-            entry.phase = RestorePodPhase.Starting;
-            pass.requeueAfter(settings.waitInterval());
-            return;
-        }
-        entry.phase = RestorePodPhase.Ready;
-        entry.readyAt = now();
-        entry.totalMillis = Math.max(0, Duration.between(Instant.parse(entry.createdAt), Instant.now()).toMillis());
-        metrics.restoreFinished(true, RestorePath.ColdStart.name(), Map.of(), entry.totalMillis);
-        events.normal(restore, "ColdStarted", "pod " + entry.name + " cold-started on node '" + entry.node + "' in "
-                + Humanize.millis(entry.totalMillis));
-    }
-
-    private void startRestore(VllmRestore restore, VllmSnapshot snapshot, Pod pod, String container, RestorePodStatus entry,
-            Pass pass) {
-        if (!RestorePods.isRunning(pod, container)) {
-            entry.message = "waiting for the placeholder container to run";
-            pass.requeueAfter(settings.waitInterval());
-            return;
-        }
-        Optional<NodeAgent> agent = agents.forNode(entry.node);
-        if (agent.isEmpty()) {
-            podFailed(restore, entry, "NoAgentOnNode", "node '" + entry.node + "' runs no vllmsnap agent");
-            return;
-        }
-        var containerStatus = RestorePods.containerStatus(pod, container).orElseThrow();
-        try {
-            NodeCapabilities capabilities = agent.get().capabilities();
-            List<String> problems = Compatibility.mismatches(snapshot.getStatus().compatibility, capabilities,
-                    VllmSnapshotReconciler.digestOf(containerStatus.getImageID()));
-            if (!problems.isEmpty()) {
-                podFailed(restore, entry, "IncompatibleNode", "node '" + entry.node + "' does not match VllmSnapshot '"
-                        + snapshot.getMetadata().getName() + "': " + String.join("; ", problems));
-                return;
-            }
-            entry.jobId = jobId(entry.uid);
-            JobStatus job = agent.get().startRestore(request(restore, snapshot, pod, container, containerStatus.getContainerID()));
-            entry.phase = RestorePodPhase.Restoring;
-            applyJob(restore, entry, job, pass);
-        } catch (AgentRejectedException e) {
-            podFailed(restore, entry, e.reason(), "the agent on node '" + entry.node + "' refused the restore: " + e.getMessage());
-        } catch (AgentUnavailableException e) {
-            entry.reason = "AgentUnreachable";
-            entry.message = "the agent on node '" + entry.node + "' could not be reached: " + e.getMessage();
-            pass.requeueAfter(settings.agentBackoffBase());
-        }
-    }
-
-    private RestoreJobRequest request(VllmRestore restore, VllmSnapshot snapshot, Pod pod, String container, String containerId) {
-        return new RestoreJobRequest(jobId(pod.getMetadata().getUid()), restore.getMetadata().getNamespace(),
-                snapshot.getStatus().imageId, pod.getMetadata().getUid(), container, containerId, snapshot.getSpec().vllmPort,
-                Compatibility.toIdentity(snapshot.getStatus().compatibility));
-    }
-
-    private void followRestore(VllmRestore restore, VllmSnapshot snapshot, Pod pod, String container, RestorePodStatus entry,
-            Pass pass) {
-        Optional<NodeAgent> agent = agents.forNode(entry.node);
-        if (agent.isEmpty()) {
-            podFailed(restore, entry, "NoAgentOnNode", "the vllmsnap agent of node '" + entry.node + "' is gone");
-            return;
-        }
-        try {
-            JobStatus job = agent.get().job(entry.jobId);
-            if (job == null) {
-                String containerId = RestorePods.containerStatus(pod, container).map(cs -> cs.getContainerID()).orElse(null);
-                job = agent.get().startRestore(request(restore, snapshot, pod, container, containerId));
-            }
-            applyJob(restore, entry, job, pass);
-        } catch (AgentRejectedException e) {
-            podFailed(restore, entry, e.reason(), "the agent on node '" + entry.node + "' refused the restore: " + e.getMessage());
-        } catch (AgentUnavailableException e) {
-            entry.reason = "AgentUnreachable";
-            entry.message = "the agent on node '" + entry.node + "' could not be reached: " + e.getMessage();
-            pass.requeueAfter(settings.agentBackoffBase());
-        }
-    }
-
-    private void applyJob(VllmRestore restore, RestorePodStatus entry, JobStatus job, Pass pass) {
-        if (job.phaseMillis() != null) {
-            entry.phaseMillis = new LinkedHashMap<>(job.phaseMillis());
-        }
-        if (job.state() == JobState.SUCCEEDED) {
-            VllmRestoreStatus status = restore.getStatus();
-            entry.phase = RestorePodPhase.Ready;
-            entry.totalMillis = job.totalMillis();
-            entry.readyAt = now();
-            entry.reason = null;
-            entry.message = null;
-            status.lastRestoreMillis = job.totalMillis();
-            status.lastRestoreLatency = Humanize.millis(job.totalMillis());
-            status.consecutiveFailures = 0;
-            status.nextAttemptAfter = null;
-            metrics.restoreFinished(true, RestorePath.Restore.name(), job.phaseMillis(), job.totalMillis());
-            events.normal(restore, "Restored", "pod " + entry.name + " restored on node '" + entry.node + "' in "
-                    + status.lastRestoreLatency + " (request to first token)");
-            return;
-        }
-        if (job.state() == JobState.FAILED) {
-            metrics.restoreFinished(false, RestorePath.Restore.name(), job.phaseMillis(), job.totalMillis());
-            String reason = job.errorReason() == null || job.errorReason().isBlank() ? "RestoreJobFailed" : job.errorReason();
-            podFailed(restore, entry, reason, "restore into pod " + entry.name + " failed"
-                    + (job.phase() == null ? "" : " in phase " + job.phase()) + ": " + job.errorMessage());
-            return;
-        }
-        entry.reason = null;
-        entry.message = job.state() == JobState.QUEUED ? "queued at position " + job.queuePosition()
-                : "restoring" + (job.phase() == null ? "" : ", phase " + job.phase());
-        pass.requeueAfter(settings.jobPollInterval());
-    }
-
-    private void podFailed(VllmRestore restore, RestorePodStatus entry, String reason, String message) {
-        entry.phase = RestorePodPhase.Failed;
-        entry.reason = reason;
-        entry.message = message;
-        events.warning(restore, reason, message);
-    }
-
     // ---- replacement and scaling
 
     private void replaceFailed(VllmRestore restore, VllmSnapshot snapshot, PodTemplateSpec template,
-            List<RestorePodStatus> live, Pass pass) {
+            List<RestorePodStatus> live, Requeue pass) {
         VllmRestoreStatus status = restore.getStatus();
         var spec = restore.getSpec();
         List<RestorePodStatus> failed = live.stream().filter(p -> p.phase == RestorePodPhase.Failed).toList();
@@ -427,7 +276,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
                 live.add(cold);
                 events.warning(restore, "ColdStartFallback", "restore into " + entry.name + " failed (" + entry.reason
                         + "); started " + cold.name + " from the original command instead");
-                pass.requeueAfter(settings.waitInterval());
+                pass.after(settings.waitInterval());
             } else {
                 Duration delay = Backoff.after(status.consecutiveFailures, settings.restoreBackoffBase(),
                         settings.restoreBackoffMax());
@@ -442,7 +291,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
     }
 
     private void scale(VllmRestore restore, VllmSnapshot snapshot, PodTemplateSpec template, List<RestorePodStatus> live,
-            Pass pass) {
+            Requeue pass) {
         VllmRestoreStatus status = restore.getStatus();
         int wanted = restore.getSpec().replicas;
         if (live.size() > wanted) {
@@ -464,7 +313,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         if (status.nextAttemptAfter != null) {
             Instant next = Instant.parse(status.nextAttemptAfter);
             if (Instant.now().isBefore(next)) {
-                pass.requeueAfter(Duration.between(Instant.now(), next).plusMillis(10));
+                pass.after(Duration.between(Instant.now(), next).plusMillis(10));
                 return;
             }
         }
@@ -476,7 +325,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         }
         events.normal(restore, "PodsCreated", "created placeholder pods " + String.join(", ", names) + " to reach " + wanted
                 + " replicas");
-        pass.requeueAfter(settings.waitInterval());
+        pass.after(settings.waitInterval());
     }
 
     private static RestorePodStatus created(Pod pod, RestorePath path) {
@@ -485,7 +334,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         entry.uid = pod.getMetadata().getUid();
         entry.path = path;
         entry.phase = path == RestorePath.ColdStart ? RestorePodPhase.Starting : RestorePodPhase.Pending;
-        entry.createdAt = pod.getMetadata().getCreationTimestamp() != null ? pod.getMetadata().getCreationTimestamp() : now();
+        entry.createdAt = Optional.ofNullable(pod.getMetadata().getCreationTimestamp()).orElseGet(Statuses::now);
         return entry;
     }
 
@@ -543,23 +392,5 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
         } else if (status.phase == RestorePhase.Progressing) {
             events.normal(restore, "Progressing", message);
         }
-    }
-
-    /**
-     * The resource as the API server has it now. The informer cache can lag behind our own last status patch (another
-     * event can trigger the next reconciliation first); status is our only memory, so it is read fresh.
-     */
-    private VllmRestore latest(VllmRestore cached) {
-        VllmRestore fresh = client.resources(VllmRestore.class).inNamespace(cached.getMetadata().getNamespace())
-                .withName(cached.getMetadata().getName()).get();
-        return fresh != null ? fresh : cached;
-    }
-
-    private String json(Object status) {
-        return status == null ? "" : client.getKubernetesSerialization().asJson(status);
-    }
-
-    private static String now() {
-        return Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
     }
 }

@@ -6,6 +6,8 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
+import io.javaoperatorsdk.operator.api.reconciler.MaxReconciliationInterval;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -24,31 +26,34 @@ import io.vllmsnap.api.VllmSnapshot;
 import io.vllmsnap.api.VllmSnapshotStatus;
 import io.vllmsnap.metrics.VllmsnapMetrics;
 import java.time.Duration;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Takes a snapshot: observe the source pod, validate it, ask its node's agent to checkpoint, follow the job to Ready or
  * Failed. Ready and Failed are terminal (the spec is immutable). The finalizer removes the image from the node.
  */
-@ControllerConfiguration(name = VllmSnapshotReconciler.NAME)
+// Reconsider every resource at least every 5 minutes, whatever happened to events in between.
+@ControllerConfiguration(name = VllmSnapshotReconciler.NAME, maxReconciliationInterval = @MaxReconciliationInterval(interval = 5,
+        timeUnit = TimeUnit.MINUTES))
 public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner<VllmSnapshot> {
     public static final String NAME = "vllmsnapshot";
 
     private final KubernetesClient client;
+    private final Statuses statuses;
     private final NodeAgents agents;
     private final EventRecorder events;
     private final VllmsnapMetrics metrics;
     private final OperatorSettings settings;
     private final PodTemplates templates;
 
-    public VllmSnapshotReconciler(KubernetesClient client, NodeAgents agents, EventRecorder events, VllmsnapMetrics metrics,
-            OperatorSettings settings, PodTemplates templates) {
+    public VllmSnapshotReconciler(KubernetesClient client, Statuses statuses, NodeAgents agents, EventRecorder events,
+            VllmsnapMetrics metrics, OperatorSettings settings, PodTemplates templates) {
         this.client = client;
+        this.statuses = statuses;
         this.agents = agents;
         this.events = events;
         this.metrics = metrics;
@@ -66,10 +71,17 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
         return snapshot.getMetadata().getUid();
     }
 
+    /** An unexpected error (API server refusing a pod, say) is told to the user as an Event; the SDK retries with backoff. */
+    @Override
+    public ErrorStatusUpdateControl<VllmSnapshot> updateErrorStatus(VllmSnapshot snapshot, Context<VllmSnapshot> context, Exception e) {
+        events.warning(snapshot, "ReconcileError", "reconciliation failed, retrying: " + e.getMessage());
+        return ErrorStatusUpdateControl.defaultErrorProcessing();
+    }
+
     @Override
     public UpdateControl<VllmSnapshot> reconcile(VllmSnapshot cached, Context<VllmSnapshot> context) {
-        VllmSnapshot snapshot = latest(cached);
-        String before = json(snapshot.getStatus());
+        VllmSnapshot snapshot = statuses.latest(cached);
+        String before = statuses.json(snapshot.getStatus());
         if (snapshot.getStatus() == null) {
             snapshot.setStatus(new VllmSnapshotStatus());
         }
@@ -78,7 +90,7 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
                 ? Optional.empty()
                 : status.jobId == null ? start(snapshot) : follow(snapshot);
         status.observedGeneration = snapshot.getMetadata().getGeneration();
-        UpdateControl<VllmSnapshot> control = json(status).equals(before)
+        UpdateControl<VllmSnapshot> control = statuses.json(status).equals(before)
                 ? UpdateControl.noUpdate()
                 : UpdateControl.patchStatus(snapshot);
         requeue.ifPresent(d -> control.rescheduleAfter(d.toMillis()));
@@ -139,17 +151,31 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
             return waitFor(snapshot, "NoAgentOnNode", "node '" + node + "' of pod '" + source.pod
                     + "' runs no vllmsnap agent; waiting for one (is the node labelled for the agent DaemonSet?)");
         }
+        checkShape(snapshot, pod, container.get());
         status.node = node;
         status.containerId = containerStatus.get().getContainerID();
         status.compatibility = containerHalf(container.get(), containerStatus.get());
         status.podTemplateConfigMap = templates.record(snapshot, pod);
         status.jobId = jobId(snapshot);
         status.imageId = imageId(snapshot);
-        status.startedAt = now();
+        status.startedAt = Statuses.now();
         Conditions.set(status.conditions, Conditions.READY, false, "SnapshotStarted", "snapshot of pod '" + source.pod
                 + "' container '" + source.container + "' asked of the agent on node '" + node + "'",
                 snapshot.getMetadata().getGeneration());
         return submit(snapshot, agent.get());
+    }
+
+    private void checkShape(VllmSnapshot snapshot, Pod pod, Container container) {
+        List<String> warnings = SourcePodChecks.warnings(pod.getSpec(), container);
+        List<io.fabric8.kubernetes.api.model.Condition> conditions = snapshot.getStatus().conditions;
+        Long generation = snapshot.getMetadata().getGeneration();
+        if (warnings.isEmpty()) {
+            Conditions.set(conditions, Conditions.SOURCE_CHECKED, true, "SourceLooksRestorable",
+                    "the source pod has the shape that restores cleanly", generation);
+        } else if (Conditions.set(conditions, Conditions.SOURCE_CHECKED, false, "SourceShapeWarnings",
+                String.join("; ", warnings), generation)) {
+            events.warning(snapshot, "SourceShapeWarnings", String.join("; ", warnings));
+        }
     }
 
     private static CompatibilityInfo containerHalf(Container container, ContainerStatus containerStatus) {
@@ -223,7 +249,7 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
             status.gpus = job.gpus() == null ? new ArrayList<>() : new ArrayList<>(job.gpus());
             status.totalMillis = job.totalMillis();
             status.duration = Humanize.millis(job.totalMillis());
-            status.completedAt = now();
+            status.completedAt = Statuses.now();
             status.queuePosition = null;
             mergeNodeHalf(status, job);
             String message = "image " + status.imageId + " (" + status.size + ") taken in " + status.duration + " on node '"
@@ -236,7 +262,7 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
         }
         if (job.state() == JobState.FAILED) {
             status.totalMillis = job.totalMillis();
-            status.completedAt = now();
+            status.completedAt = Statuses.now();
             status.queuePosition = null;
             metrics.snapshotFinished(false, job.phaseMillis(), job.totalMillis(), 0);
             String reason = job.errorReason() == null || job.errorReason().isBlank() ? "SnapshotJobFailed" : job.errorReason();
@@ -310,13 +336,13 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
 
     @Override
     public DeleteControl cleanup(VllmSnapshot snapshot, Context<VllmSnapshot> context) {
-        String before = json(snapshot.getStatus());
+        String before = statuses.json(snapshot.getStatus());
         if (snapshot.getStatus() == null) {
             snapshot.setStatus(new VllmSnapshotStatus());
         }
         VllmSnapshotStatus status = snapshot.getStatus();
         DeleteControl control = deleteStep(snapshot, status);
-        if (!control.isRemoveFinalizer() && !json(status).equals(before)) {
+        if (!control.isRemoveFinalizer() && !statuses.json(status).equals(before)) {
             client.resources(VllmSnapshot.class).inNamespace(snapshot.getMetadata().getNamespace())
                     .withName(snapshot.getMetadata().getName()).editStatus(latest -> {
                         latest.setStatus(status);
@@ -387,23 +413,5 @@ public class VllmSnapshotReconciler implements Reconciler<VllmSnapshot>, Cleaner
                 .map(r -> r.getMetadata().getName())
                 .sorted()
                 .toList();
-    }
-
-    /**
-     * The resource as the API server has it now. The informer cache can lag behind our own last status patch (another
-     * event can trigger the next reconciliation first); status is our only memory, so it is read fresh.
-     */
-    private VllmSnapshot latest(VllmSnapshot cached) {
-        VllmSnapshot fresh = client.resources(VllmSnapshot.class).inNamespace(cached.getMetadata().getNamespace())
-                .withName(cached.getMetadata().getName()).get();
-        return fresh != null ? fresh : cached;
-    }
-
-    private String json(Object status) {
-        return status == null ? "" : client.getKubernetesSerialization().asJson(status);
-    }
-
-    private static String now() {
-        return Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
     }
 }

@@ -49,14 +49,17 @@ class ChartOptionsTest {
         DaemonSet agent = chart.agentDaemonSet();
         assertThat(agent.getMetadata().getName()).isEqualTo("vllmsnap-agent");
         assertThat(agent.getMetadata().getNamespace()).isEqualTo("vllmsnap");
+        assertThat(agent.getMetadata().getLabels()).containsEntry("app.kubernetes.io/managed-by", "vllmsnap-operator");
+        assertThat(Scenarios.named("chart-agent-values.yaml").agentDaemonSet().getMetadata().getLabels())
+                .containsEntry("app.kubernetes.io/managed-by", "Helm");
 
         Container operator = operatorContainer(chart);
-        assertThat(env(operator, "VLLMSNAP_AGENT_MANAGED_BY")).isEqualTo("operator");
-        assertThat(env(operator, "VLLMSNAP_AGENT_DAEMONSET_CONFIGMAP")).isEqualTo(desired.getMetadata().getName());
-        assertThat(env(operator, "VLLMSNAP_AGENT_DAEMONSET_NAME")).isEqualTo(agent.getMetadata().getName());
+        assertThat(env(operator, "VLLMSNAP_DAEMONSET_MANAGED_BY")).isEqualTo("operator");
+        assertThat(env(operator, "VLLMSNAP_DAEMONSET_CONFIGMAP")).isEqualTo(desired.getMetadata().getName());
+        assertThat(env(operator, "VLLMSNAP_DAEMONSET_NAME")).isEqualTo(agent.getMetadata().getName());
         // The selector the operator uses to find agent pods matches the pods the DaemonSet makes.
         Map<String, String> podLabels = agent.getSpec().getTemplate().getMetadata().getLabels();
-        for (String pair : env(operator, "VLLMSNAP_AGENT_POD_SELECTOR").split(",")) {
+        for (String pair : env(operator, "VLLMSNAP_AGENT_CLIENT_POD_SELECTOR").split(",")) {
             String[] kv = pair.split("=", 2);
             assertThat(podLabels).containsEntry(kv[0], kv[1]);
         }
@@ -81,20 +84,23 @@ class ChartOptionsTest {
     }
 
     @Test
-    void oneOperatorReplicaRunsWithoutLeaderElectionAndTwoWithIt() {
-        assertThat(env(operatorContainer(Scenarios.defaults()), "VLLMSNAP_LEADER_ELECTION_ENABLED")).isEqualTo("false");
+    void operatorMayHoldExactlyTheLeaseItsLeaderElectionUses() {
         RenderedChart ha = Scenarios.named("ha-values.yaml");
         assertThat(ha.operator().getSpec().getReplicas()).isEqualTo(2);
         Container operator = operatorContainer(ha);
-        assertThat(env(operator, "VLLMSNAP_LEADER_ELECTION_ENABLED")).isEqualTo("true");
-        String lease = env(operator, "VLLMSNAP_LEADER_ELECTION_LEASE_NAME");
+        String lease = io.vllmsnap.operator.LeaderElection.LEASE_NAME;
         PolicyRule leases = ha.get(Role.class, "vllmsnap-operator").getRules().stream()
                 .filter(r -> r.getResources().contains("leases") && r.getVerbs().contains("update")).findFirst().orElseThrow();
         assertThat(leases.getResourceNames()).containsExactly(lease);
         assertThat(operator.getImage()).isEqualTo(
                 "vllmsnap/operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-        assertThat(env(operator, "QUARKUS_LOG_CONSOLE_JSON_ENABLED")).isEqualTo("false");
+        assertThat(env(operator, "_OPERATOR_QUARKUS_LOG_CONSOLE_JSON_ENABLED")).isEqualTo("false");
         assertThat(env(operator, "EXAMPLE")).isEqualTo("1");
+        var pdb = ha.all(io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class).getFirst();
+        assertThat(pdb.getSpec().getMinAvailable().getIntVal()).isEqualTo(1);
+        assertThat(ha.operator().getSpec().getTemplate().getMetadata().getLabels())
+                .containsAllEntriesOf(pdb.getSpec().getSelector().getMatchLabels());
+        assertThat(Scenarios.defaults().all(io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class)).isEmpty();
     }
 
     @Test
@@ -144,9 +150,11 @@ class ChartOptionsTest {
         PodSpec pod = agentPod(chart);
         assertThat(pod.getRuntimeClassName()).isNull();
         assertThat(volume(pod, "nvidia-lib").getHostPath().getPath()).isEqualTo("/home/kubernetes/bin/nvidia/lib64");
-        assertThat(env(pod.getContainers().getFirst(), "VLLMSNAP_CUDA_LIBRARY")).startsWith("/host/nvidia/lib/");
+        assertThat(pod.getContainers().getFirst().getCommand()).contains("-Dvllmsnap.libcuda=/host/nvidia/lib/libcuda.so.1");
+        assertThat(pod.getContainers().getFirst().getVolumeMounts())
+                .anySatisfy(m -> assertThat(m.getMountPath()).isEqualTo("/host/nvidia/lib"));
         assertThat(volume(pod, "images").getHostPath().getPath()).isEqualTo("/mnt/nvme/vllmsnap");
-        assertThat(env(pod.getContainers().getFirst(), "VLLMSNAP_AGENT_MAX_CONCURRENT_JOBS")).isEqualTo("4");
+        assertThat(env(pod.getContainers().getFirst(), "VLLMSNAP_MAX_JOBS")).isEqualTo("4");
         assertThat(pod.getNodeSelector()).containsExactlyEntriesOf(Map.of("node-role.example/gpu", "true"));
         assertThat(pod.getTolerations()).extracting(Toleration::getKey).containsExactly("dedicated");
         PriorityClass priority = chart.all(PriorityClass.class).getFirst();
@@ -168,7 +176,7 @@ class ChartOptionsTest {
                 new ByteArrayInputStream(Base64.getDecoder().decode(tls.getData().get("tls.crt"))));
         server.verify(ca.getPublicKey()); // signed by the CA the operator trusts
         assertThat(ca.getBasicConstraints()).isGreaterThanOrEqualTo(0);
-        String serverName = env(operatorContainer(chart), "VLLMSNAP_AGENT_TLS_SERVER_NAME");
+        String serverName = env(operatorContainer(chart), "VLLMSNAP_AGENT_CLIENT_SERVER_NAME");
         assertThat(serverName).isEqualTo("vllmsnap-agent.vllmsnap.svc");
         assertThat(server.getSubjectAlternativeNames().stream().map(san -> String.valueOf(san.get(1))).toList()).contains(serverName);
         assertThat(new String(Base64.getDecoder().decode(tls.getData().get("tls.key")))).contains("PRIVATE KEY");
@@ -245,6 +253,87 @@ class ChartOptionsTest {
         String job = agentService.getMetadata().getLabels().get("vllmsnap.io/metrics-job");
         assertThat(rules).contains("up{job=\"" + job + "\"} == 0");
         assertThat(rules).contains("> 5").contains("team: inference");
+    }
+
+    @Test
+    void agentAcceptsExactlyTheOperatorsServiceAccountAndServesHttpsOnly() {
+        for (RenderedChart chart : Scenarios.all().toList()) {
+            Container agent = agentPod(chart).getContainers().getFirst();
+            String user = "system:serviceaccount:" + env(agent, "OPERATOR_NAMESPACE") + ":" + env(agent, "OPERATOR_SERVICE_ACCOUNT");
+            var operatorPod = chart.operator().getSpec().getTemplate().getSpec();
+            assertThat(user).as(chart.scenario())
+                    .isEqualTo("system:serviceaccount:" + chart.operator().getMetadata().getNamespace() + ":" + operatorPod.getServiceAccountName());
+            assertThat(agent.getPorts()).as(chart.scenario()).singleElement().satisfies(p -> assertThat(p.getName()).isEqualTo("api"));
+            for (var probe : List.of(agent.getStartupProbe(), agent.getLivenessProbe(), agent.getReadinessProbe())) {
+                assertThat(probe.getHttpGet().getScheme()).isEqualTo("HTTPS");
+                assertThat(probe.getHttpGet().getPort().getStrVal()).isEqualTo("api");
+            }
+            assertThat(env(agent, "_AGENT_QUARKUS_HTTP_SSL_PORT")).isEqualTo(String.valueOf(agent.getPorts().getFirst().getContainerPort()));
+        }
+    }
+
+    /** The paths and keys of the application's %agent./%operator. configuration are where the chart mounts things. */
+    @Test
+    void mountsAreWhereTheApplicationConfigurationLooks() throws Exception {
+        java.util.Properties app = new java.util.Properties();
+        try (var in = java.nio.file.Files.newInputStream(ChartFiles.ROOT.resolve("src/main/resources/application.properties"))) {
+            app.load(in);
+        }
+        RenderedChart chart = Scenarios.defaults();
+        Container agent = agentPod(chart).getContainers().getFirst();
+        Container operator = operatorContainer(chart);
+        Map<String, Container> byProfile = Map.of("%agent.", agent, "%operator.", operator);
+        List<String> fileKeys = List.of("%agent.quarkus.http.ssl.certificate.files", "%agent.quarkus.http.ssl.certificate.key-files",
+                "%operator.vllmsnap.agent-client.ca-file");
+        for (String key : fileKeys) {
+            String path = app.getProperty(key);
+            if (path == null) {
+                continue; // that component's configuration has not landed in this checkout
+            }
+            Container c = byProfile.get(key.substring(0, key.indexOf('.') + 1));
+            assertThat(c.getVolumeMounts()).as(key + "=" + path + " is not under a mount of " + c.getName())
+                    .anySatisfy(m -> assertThat(path).startsWith(m.getMountPath() + "/"));
+        }
+        String storage = app.getProperty("%agent.vllmsnap.agent.storage-root");
+        if (storage != null) {
+            assertThat(storage).contains("${VLLMSNAP_STORAGE");
+            assertThat(agent.getVolumeMounts()).anySatisfy(m -> {
+                assertThat(m.getName()).isEqualTo("images");
+                assertThat(m.getMountPath()).isEqualTo(env(agent, "VLLMSNAP_STORAGE"));
+            });
+        }
+    }
+
+    /**
+     * SmallRye Config looks up a profile's own key (%agent.x) before the plain one in any source, so an environment
+     * variable for the plain key x would silently lose against application.properties' %agent.x. The chart must set
+     * such keys through the profile-scoped variable (_AGENT_X).
+     */
+    @Test
+    void environmentIsNotShadowedByProfileKeysOfTheApplicationConfiguration() throws Exception {
+        java.util.Properties app = new java.util.Properties();
+        try (var in = java.nio.file.Files.newInputStream(ChartFiles.ROOT.resolve("src/main/resources/application.properties"))) {
+            app.load(in);
+        }
+        RenderedChart chart = Scenarios.defaults();
+        Map<String, Container> byProfile = Map.of("agent", agentPod(chart).getContainers().getFirst(),
+                "operator", operatorContainer(chart));
+        byProfile.forEach((profile, container) -> {
+            for (EnvVar e : container.getEnv()) {
+                for (String key : app.stringPropertyNames()) {
+                    if (key.startsWith("%" + profile + ".")) {
+                        String plain = key.substring(profile.length() + 2);
+                        assertThat(envName(plain)).as(profile + ": " + e.getName() + " is shadowed by " + key
+                                + "; set _" + profile.toUpperCase() + "_" + e.getName() + " instead").isNotEqualTo(e.getName());
+                    }
+                }
+            }
+        });
+    }
+
+    /** The environment variable name SmallRye maps to a property name. */
+    private static String envName(String property) {
+        return property.replaceAll("[^a-zA-Z0-9]", "_").toUpperCase();
     }
 
     static Volume volume(PodSpec pod, String name) {

@@ -196,7 +196,8 @@ class ChartRenderTest {
         assertThat(services).anySatisfy(s -> assertThat(operatorLabels).containsAllEntriesOf(s.getSpec().getSelector()));
         assertThat(services).anySatisfy(s -> assertThat(agentLabels).containsAllEntriesOf(s.getSpec().getSelector()));
         for (Service s : services) {
-            assertThat(s.getSpec().getPorts()).anySatisfy(p -> assertThat(p.getName()).isEqualTo("http"));
+            // The port the monitors scrape: plain http on the operator, https "api" on the agent.
+            assertThat(s.getSpec().getPorts()).anySatisfy(p -> assertThat(p.getName()).isIn("http", "api"));
         }
         assertThat(chart.operator().getSpec().getSelector().getMatchLabels())
                 .isNotEqualTo(chart.agentDaemonSet().getSpec().getSelector().getMatchLabels());

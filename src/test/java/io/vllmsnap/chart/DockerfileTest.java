@@ -135,6 +135,21 @@ class DockerfileTest {
         }
     }
 
+    /** The chart overrides the images' ENTRYPOINT; both must start the same jar, and the operator as the same user. */
+    @Test
+    void chartCommandsStartTheJarTheImagesHold() throws IOException {
+        RenderedChart chart = Scenarios.defaults();
+        var operatorPod = chart.operator().getSpec().getTemplate().getSpec();
+        var agentPod = chart.agentDaemonSet().getSpec().getTemplate().getSpec();
+        assertThat(entrypoint(stages("Dockerfile.operator").getLast()))
+                .contains("\"" + operatorPod.getContainers().getFirst().getCommand().getLast() + "\"");
+        assertThat(entrypoint(stages("Dockerfile.agent").getLast()))
+                .contains("\"" + agentPod.getContainers().getFirst().getCommand().getLast() + "\"");
+        String user = stages("Dockerfile.operator").getLast().instructions().stream().filter(i -> i.startsWith("USER "))
+                .reduce((a, b) -> b).orElseThrow().substring(5).strip();
+        assertThat(user).isEqualTo(operatorPod.getSecurityContext().getRunAsUser() + ":" + operatorPod.getSecurityContext().getRunAsGroup());
+    }
+
     private static String entrypoint(Stage stage) {
         return stage.instructions().stream().filter(i -> i.startsWith("ENTRYPOINT ")).reduce((a, b) -> b)
                 .orElseThrow(() -> new AssertionError("no ENTRYPOINT"));

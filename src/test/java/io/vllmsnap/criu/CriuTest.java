@@ -22,26 +22,38 @@ class CriuTest {
         ext.put("/dev", "mnt0");
         ext.put("/data dir", "mnt1");
         List<String> plain = criu.dumpCommand(new Criu.DumpSpec(42, Path.of("/img"), false, false, false, false, ext,
-                Duration.ofSeconds(5)));
+                Duration.ofSeconds(5), null));
         assertThat(plain).containsSequence("--tree", "42").containsSequence("--external", "mnt[/dev]:mnt0")
                 .containsSequence("--external", "mnt[/data dir]:mnt1")
                 .doesNotContain("--leave-running", "--tcp-established", "--network-lock", "--file-locks");
 
         List<String> all = criu.dumpCommand(new Criu.DumpSpec(42, Path.of("/img"), true, true, true, true, Map.of(),
-                Duration.ofSeconds(5)));
+                Duration.ofSeconds(5), null));
         assertThat(all).contains("--leave-running", "--tcp-established", "--file-locks", "--ext-unix-sk")
+                .containsSequence("--network-lock", "nftables");
+
+        List<String> pod = criu.dumpCommand(new Criu.DumpSpec(42, Path.of("/img"), false, false, false, false,
+                Map.of(), Duration.ofSeconds(5), "4026532290"));
+        assertThat(pod).containsSequence("--external", "net[4026532290]:extnet")
                 .containsSequence("--network-lock", "nftables");
     }
 
     @Test
     void restoreIsDetachedRootedAndMapsMountsBack() {
         List<String> cmd = criu.restoreCommand(new Criu.RestoreSpec(Path.of("/img"), Path.of("/rootfs"),
-                Path.of("/run/x/pid"), false, false, false, Map.of("mnt0", "/dev"), false, Duration.ofSeconds(5)));
+                Path.of("/run/x/pid"), false, false, false, Map.of("mnt0", "/dev"), false, Duration.ofSeconds(5), null));
         assertThat(cmd).contains("--restore-detached").containsSequence("--root", "/rootfs")
                 .containsSequence("--pidfile", "/run/x/pid").containsSequence("--external", "mnt[mnt0]:/dev")
-                .doesNotContain("--lazy-pages");
+                .doesNotContain("--lazy-pages", "--inherit-fd");
+        assertThat(cmd.getFirst()).isEqualTo("criu");
+        List<String> pod = criu.restoreCommand(new Criu.RestoreSpec(Path.of("/img"), Path.of("/rootfs"),
+                Path.of("/run/x/pid"), false, false, false, Map.of(), false, Duration.ofSeconds(5),
+                Path.of("/proc/7/ns/net")));
+        assertThat(pod.getFirst()).isEqualTo("bash");
+        assertThat(pod).containsSequence("criu-netns", "/proc/7/ns/net", "criu", "restore")
+                .containsSequence("--inherit-fd", "fd[3]:extnet");
         List<String> lazy = criu.restoreCommand(new Criu.RestoreSpec(Path.of("/img"), Path.of("/rootfs"),
-                Path.of("/run/x/pid"), false, false, false, Map.of(), true, Duration.ofSeconds(5)));
+                Path.of("/run/x/pid"), false, false, false, Map.of(), true, Duration.ofSeconds(5), null));
         assertThat(lazy).contains("--lazy-pages").containsSequence("--work-dir", "/run/x");
     }
 

@@ -19,6 +19,7 @@ final class EngineFixture implements AutoCloseable {
     final Restorer restorer;
     private final List<SourceLauncher.Source> sources = new ArrayList<>();
     private final List<Long> restored = new ArrayList<>();
+    private final List<Path> images = new ArrayList<>();
 
     EngineFixture(int maxJobs) {
         limiter = new JobLimiter(maxJobs);
@@ -46,10 +47,12 @@ final class EngineFixture implements AutoCloseable {
         return r;
     }
 
-    static Path newImagePath(String name) throws Exception {
+    /** A fresh image path; the image (and a failed dump's log) is deleted when the fixture closes. */
+    Path newImagePath(String name) throws Exception {
         Path dir = WORK.resolve("images");
         Files.createDirectories(dir);
         Path p = dir.resolve(name + "-" + System.nanoTime());
+        images.add(p);
         return p;
     }
 
@@ -66,5 +69,9 @@ final class EngineFixture implements AutoCloseable {
     public void close() {
         restored.forEach(EngineFixture::stopRestored);
         sources.forEach(SourceLauncher.Source::stop);
+        for (Path image : images) {
+            Checkpointer.deleteTree(image);
+            Checkpointer.deleteTree(image.resolveSibling(image.getFileName() + ".failed-dump.log"));
+        }
     }
 }

@@ -23,7 +23,7 @@ class FailureTest {
         try (EngineFixture f = new EngineFixture()) {
             SourceLauncher.Source src = f.start(port, 1024 * EngineFixture.MIB, 64 * EngineFixture.MIB);
             JsonNode before = EngineFixture.state(port);
-            Path image = EngineFixture.newImagePath("killed");
+            Path image = f.newImagePath("killed");
             CompletableFuture<Manifest> job = CompletableFuture.supplyAsync(() -> {
                 try {
                     return f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 1, false), Progress.NONE);
@@ -55,7 +55,7 @@ class FailureTest {
         try (EngineFixture f = new EngineFixture()) {
             SourceLauncher.Source bystander = f.start(18122, 64 * EngineFixture.MIB, 8 * EngineFixture.MIB);
             SourceLauncher.Source src = f.start(port, 128 * EngineFixture.MIB, 8 * EngineFixture.MIB);
-            Path image = EngineFixture.newImagePath("truncated");
+            Path image = f.newImagePath("truncated");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
             Path pages = largest(image.resolve(Manifest.CRIU_DIR));
             try (RandomAccessFile raf = new RandomAccessFile(pages.toFile(), "rw")) {
@@ -75,7 +75,7 @@ class FailureTest {
         try (EngineFixture f = new EngineFixture()) {
             SourceLauncher.Source bystander = f.start(18124, 64 * EngineFixture.MIB, 8 * EngineFixture.MIB);
             SourceLauncher.Source src = f.start(port, 64 * EngineFixture.MIB, 8 * EngineFixture.MIB);
-            Path image = EngineFixture.newImagePath("corrupt");
+            Path image = f.newImagePath("corrupt");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
             Path pstree = image.resolve(Manifest.CRIU_DIR).resolve("pstree.img");
             byte[] garbage = new byte[(int) Files.size(pstree)];
@@ -91,9 +91,9 @@ class FailureTest {
 
     @Test
     void directoryWithoutManifestIsNotAnImage() throws Exception {
-        Path dir = EngineFixture.newImagePath("empty");
-        Files.createDirectories(dir.resolve("criu"));
         try (EngineFixture f = new EngineFixture()) {
+            Path dir = f.newImagePath("empty");
+            Files.createDirectories(dir.resolve("criu"));
             assertThatThrownBy(() -> f.restore(dir)).isInstanceOf(EngineException.class)
                     .hasMessageContaining("manifest.json is missing");
         }
@@ -104,7 +104,7 @@ class FailureTest {
         int port = 18125;
         try (EngineFixture f = new EngineFixture()) {
             SourceLauncher.Source src = f.start(port, 1024 * EngineFixture.MIB, 64 * EngineFixture.MIB);
-            Path first = EngineFixture.newImagePath("first");
+            Path first = f.newImagePath("first");
             CompletableFuture<Manifest> job = CompletableFuture.supplyAsync(() -> {
                 try {
                     return f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), first, port, 0, true), Progress.NONE);
@@ -113,7 +113,7 @@ class FailureTest {
                 }
             });
             awaitCriu("dump", Duration.ofSeconds(60));
-            Path second = EngineFixture.newImagePath("second");
+            Path second = f.newImagePath("second");
             assertThatThrownBy(() -> f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), second, port, 0, true),
                     Progress.NONE)).isInstanceOf(SourceBusyException.class);
             assertThat(job.join().sizeBytes()).isGreaterThan(1024 * EngineFixture.MIB);
@@ -127,7 +127,7 @@ class FailureTest {
         try (EngineFixture f = new EngineFixture()) {
             long self = ProcessHandle.current().pid();
             assertThatThrownBy(() -> f.checkpointer.snapshot(SnapshotRequest.of(self,
-                    EngineFixture.newImagePath("self"), 1, 0, true), Progress.NONE))
+                    f.newImagePath("self"), 1, 0, true), Progress.NONE))
                     .isInstanceOf(EngineException.class).hasMessageContaining("not PID 1 of its own PID namespace");
         }
     }

@@ -75,7 +75,7 @@ class GpuPhaseTest {
         try (EngineFixture f = new EngineFixture()) {
             SourceLauncher.Source src = f.start(port, 64 * EngineFixture.MIB, 8 * EngineFixture.MIB);
             Checkpointer cp = new Checkpointer(Criu.fromEnvironment(), gpu, f.limiter);
-            Path image = EngineFixture.newImagePath("gpu");
+            Path image = f.newImagePath("gpu");
             Manifest m = cp.snapshot(SnapshotRequest.of(src.pid(), image, port, 2, false), Progress.NONE);
             assertThat(m.cudaProcesses()).isEqualTo(1);
             assertThat(m.phaseSeconds()).containsKeys("prepare", "gpu-checkpoint", "dump");
@@ -108,7 +108,7 @@ class GpuPhaseTest {
                     """);
             Files.setPosixFilePermissions(failingCriu, PosixFilePermissions.fromString("rwxr-xr-x"));
             Checkpointer cp = new Checkpointer(new Criu(failingCriu.toString()), gpu, f.limiter);
-            Path image = EngineFixture.newImagePath("gpu-fail");
+            Path image = f.newImagePath("gpu-fail");
             assertThatThrownBy(() -> cp.snapshot(SnapshotRequest.of(src.pid(), image, port, 1, false), Progress.NONE))
                     .isInstanceOf(EngineException.class).hasMessageContaining("criu dump");
             assertThat(gpu.calls).containsExactly("lock", "checkpoint", "restore", "unlock");
@@ -127,7 +127,7 @@ class GpuPhaseTest {
         try (EngineFixture f = new EngineFixture()) {
             SourceLauncher.Source src = f.start(port, 64 * EngineFixture.MIB, 8 * EngineFixture.MIB);
             Checkpointer cp = new Checkpointer(Criu.fromEnvironment(), gpu, f.limiter);
-            Path image = EngineFixture.newImagePath("mps");
+            Path image = f.newImagePath("mps");
             assertThatThrownBy(() -> cp.snapshot(SnapshotRequest.of(src.pid(), image, port, 2, false), Progress.NONE))
                     .isInstanceOf(EngineException.class).hasMessageContaining("MPS client");
             assertThat(gpu.calls).isEmpty();

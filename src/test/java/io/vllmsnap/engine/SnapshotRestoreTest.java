@@ -23,7 +23,7 @@ class SnapshotRestoreTest {
             client.complete("and again", 4);
             JsonNode before = EngineFixture.state(port);
 
-            Path image = EngineFixture.newImagePath("full");
+            Path image = f.newImagePath("full");
             Manifest m = f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
 
             assertThat(Manifest.read(image).sizeBytes()).isEqualTo(m.sizeBytes());
@@ -51,10 +51,10 @@ class SnapshotRestoreTest {
             SourceLauncher.Source src = f.start(port, 128 * EngineFixture.MIB, 32 * EngineFixture.MIB);
             new VllmClient(port).complete("some prompt", 8);
             JsonNode before = EngineFixture.state(port);
-            Path image = EngineFixture.newImagePath("kv");
+            Path image = f.newImagePath("kv");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
             RestoreResult r = f.restorer.restore(new RestoreRequest(image, RestoreRequest.DEFAULT_ROOTFS, 2, false,
-                    false, Timeouts.defaults()), Progress.NONE);
+                    false, Timeouts.defaults(), null, "127.0.0.1"), Progress.NONE);
             try {
                 assertThat(EngineFixture.state(port)).isEqualTo(before);
             } finally {
@@ -70,10 +70,10 @@ class SnapshotRestoreTest {
             SourceLauncher.Source src = f.start(port, 256 * EngineFixture.MIB, 32 * EngineFixture.MIB);
             new VllmClient(port).complete("lazy", 3);
             JsonNode before = EngineFixture.state(port);
-            Path image = EngineFixture.newImagePath("lazy");
+            Path image = f.newImagePath("lazy");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
             RestoreResult r = f.restorer.restore(new RestoreRequest(image, RestoreRequest.DEFAULT_ROOTFS, 0, false,
-                    true, Timeouts.defaults()), Progress.NONE);
+                    true, Timeouts.defaults(), null, "127.0.0.1"), Progress.NONE);
             try {
                 assertThat(r.phaseSeconds()).containsKeys("restore", "ready").doesNotContainKey("stage");
                 // /state reads every byte: pages not yet streamed are fetched on touch
@@ -101,7 +101,7 @@ class SnapshotRestoreTest {
             SourceLauncher.Source src = f.start(port, weights, kv);
             new VllmClient(port).complete("before sleep", 4);
             JsonNode before = EngineFixture.state(port);
-            Path image = EngineFixture.newImagePath("sleep" + level);
+            Path image = f.newImagePath("sleep" + level);
             Manifest m = f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, level, false),
                     Progress.NONE);
             assertThat(m.phaseSeconds()).containsKey("prepare");
@@ -130,7 +130,7 @@ class SnapshotRestoreTest {
         int port = 18114;
         try (EngineFixture f = new EngineFixture()) {
             SourceLauncher.Source src = f.start(port, 128 * EngineFixture.MIB, 16 * EngineFixture.MIB);
-            Path image = EngineFixture.newImagePath("leave");
+            Path image = f.newImagePath("leave");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 1, true), Progress.NONE);
             assertThat(src.alive()).isTrue();
             VllmClient client = new VllmClient(port);

@@ -260,6 +260,29 @@ class RestoreReconcilerTest {
         assertThat(ready.getStatus().readyReplicas).isEqualTo(1);
     }
 
+    @Test
+    void anUnreachableAgentKeepsThePodWaitingWithAReasonUntilItAnswers() {
+        var agent = agents.on(node);
+        readySnapshot("snap");
+        agent.unreachable = true;
+        kube.restore(ns, "patient", "snap", 1);
+        await().atMost(Duration.ofSeconds(20)).until(() -> kube.restorePods(ns, "patient").size() == 1);
+        String podName = kube.runRestorePods(ns, "patient", node).getFirst().getMetadata().getName();
+
+        VllmRestore waiting = awaitRestore("patient",
+                s -> !s.pods.isEmpty() && "AgentUnreachable".equals(s.pods.getFirst().reason));
+        assertThat(waiting.getStatus().pods.getFirst().phase).isEqualTo(RestorePodPhase.Pending);
+        assertThat(waiting.getStatus().pods.getFirst().message).contains("could not be reached", "connection refused");
+        assertThat(kube.eventReasons(ns, "patient")).contains("AgentUnreachable");
+
+        agent.unreachable = false;
+        VllmRestore ready = awaitRestore("patient", s -> s.phase == RestorePhase.Ready);
+        assertThat(ready.getStatus().pods).singleElement().satisfies(p -> {
+            assertThat(p.name).isEqualTo(podName); // the same pod, not a replacement
+            assertThat(p.reason).isNull();
+        });
+    }
+
     /**
      * Runs last: it stops the operator the application started and runs the same reconcilers in a new one, as a restarted
      * operator pod would. Jobs in flight then are followed to the end, not started again.

@@ -70,7 +70,11 @@ class SnapshotReconcilerTest {
         assertThat(readyCondition.getReason()).isEqualTo("SnapshotReady");
         assertThat(readyCondition.getLastTransitionTime()).isNotBlank();
         assertThat(readyCondition.getObservedGeneration()).isEqualTo(ready.getMetadata().getGeneration());
-        assertThat(kube.eventReasons(ns, "snap")).contains("SnapshotReady");
+        assertThat(kube.eventReasons(ns, "snap")).contains("SnapshotReady", "SourceShapeWarnings");
+        // the fixture pod mounts an emptyDir at /dev/shm but sets neither variable: warned, not refused
+        Condition shape = condition(ready, Conditions.SOURCE_CHECKED);
+        assertThat(shape.getStatus()).isEqualTo("False");
+        assertThat(shape.getMessage()).contains("VLLM_WORKER_MULTIPROC_METHOD", "HF_HUB_OFFLINE").doesNotContain("/dev/shm");
 
         SnapshotJobRequest request = agent.snapshotRequests.getFirst();
         assertThat(request.jobId()).isEqualTo("snapshot-" + created.getMetadata().getUid());

@@ -10,8 +10,10 @@ import java.util.Map;
  * @param netKey         key under which the source's network namespace was declared external
  * @param vllmPort       port the server listened on
  * @param cudaProcesses  processes whose GPU state was checkpointed by the driver before the dump
+ * @param sleepLevel     vLLM sleep level the server was put to before the dump; a restore wakes it
  */
-public record ContainerImageLayout(Map<String, String> externalMounts, String netKey, int vllmPort, int cudaProcesses) {
+public record ContainerImageLayout(Map<String, String> externalMounts, String netKey, int vllmPort, int cudaProcesses,
+        int sleepLevel) {
 
     public static final String FILE_NAME = "container.json";
     public static final String CRIU_DIR = "criu";

@@ -11,7 +11,9 @@ import io.vllmsnap.criu.ChildProcess;
 import io.vllmsnap.criu.Criu;
 import io.vllmsnap.criu.CriuException;
 import io.vllmsnap.criu.MountPoint;
+import io.vllmsnap.engine.EngineException;
 import io.vllmsnap.engine.GpuCheckpointer;
+import io.vllmsnap.engine.VllmClient;
 import io.vllmsnap.engine.NoGpuCheckpointer;
 
 import java.io.IOException;
@@ -80,10 +82,6 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
     @Override
     public SnapshotOutcome snapshot(DiscoveredContainer source, SnapshotJobRequest request, Path imageDir, Path workDir,
             PhaseListener phases) throws Exception {
-        if (request.sleepLevel() != 0) {
-            throw new JobFailedException("SleepLevelUnsupported",
-                    "the agent does not drive vLLM sleep inside pods yet; ask for sleep level 0");
-        }
         Map<String, String> external = externalMounts(source.initPid());
         long netInode = source.namespaces().get("net");
         Path criuDir = Files.createDirectories(imageDir.resolve(ContainerImageLayout.CRIU_DIR));
@@ -104,24 +102,47 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
         // the tree CRIU dumps: the container's init and its descendants
         List<Long> cuda = gpu.cudaProcesses(tree(source.initPid()));
         gpu.checkSupported(cuda);
+        // vLLM is asked to sleep at the pod's address: the agent does not enter the pod's network namespace
+        VllmClient vllm = request.sleepLevel() > 0
+                ? new VllmClient(PodAddress.of(source.initPid()), request.vllmPort(), Duration.ofSeconds(60)) : null;
+        boolean slept = false;
         boolean locked = false;
         try {
+            if (vllm != null) {
+                timed(phases, "prepare", () -> vllm(() -> vllm.sleep(request.sleepLevel()), "VllmSleepFailed"));
+                slept = true;
+            }
             if (!cuda.isEmpty()) {
                 locked = true;
                 timed(phases, "gpu-checkpoint", () -> gpu.lockAndCheckpoint(cuda));
             }
-            timed(phases, "criu-dump", () -> runCriu("CriuDumpFailed", "criu dump of container init " + source.initPid(), cmd, log));
+            timed(phases, "criu-dump", () -> {
+                try {
+                    runCriu("CriuDumpFailed", "criu dump of container init " + source.initPid(), cmd, log);
+                } catch (JobFailedException e) {
+                    throw storageFull(imageDir) ? new JobFailedException("NoSpaceLeft", "image storage is full: " + e.getMessage(), e) : e;
+                }
+            });
         } catch (Exception e) {
             if (locked) {
                 gpu.giveBack(cuda); // the source keeps serving
             }
+            if (slept) {
+                wakeQuietly(vllm);
+            }
             throw e;
         }
-        if (request.leaveRunning() && !cuda.isEmpty()) {
-            timed(phases, "resume-source", () -> gpu.restoreAndUnlock(cuda));
+        if (request.leaveRunning() && (!cuda.isEmpty() || slept)) {
+            boolean wake = slept;
+            timed(phases, "resume-source", () -> {
+                gpu.restoreAndUnlock(cuda);
+                if (wake) {
+                    vllm(vllm::wakeUp, "VllmWakeFailed");
+                }
+            });
         }
         Json.writeAtomically(imageDir.resolve(ContainerImageLayout.FILE_NAME),
-                new ContainerImageLayout(keyToMount, NET_KEY, request.vllmPort(), cuda.size()));
+                new ContainerImageLayout(keyToMount, NET_KEY, request.vllmPort(), cuda.size(), request.sleepLevel()));
         return new SnapshotOutcome(nodeIdentity(), gpuNames());
     }
 
@@ -167,6 +188,10 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
                     }
                     gpu.restoreAndUnlock(cuda);
                 });
+            }
+            if (layout.sleepLevel() > 0) {
+                VllmClient vllm = new VllmClient(PodAddress.of(placeholder.initPid()), layout.vllmPort(), Duration.ofSeconds(60));
+                timed(phases, "wake", () -> vllm(vllm::wakeUp, "VllmWakeFailed"));
             }
             timed(phases, "ready", () -> awaitListening(restored, layout.vllmPort()));
         } catch (Exception e) {
@@ -352,6 +377,36 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
         } catch (IOException e) {
             return "";
         }
+    }
+
+    /** A full disk may also cut CRIU's own log short (it lives on the same storage), so ask the file system too. */
+    private static boolean storageFull(Path dir) {
+        try {
+            return Files.getFileStore(dir).getUsableSpace() < 1 << 20;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void vllm(VllmCall call, String reason) {
+        try {
+            call.run();
+        } catch (EngineException e) {
+            throw new JobFailedException(reason, e.getMessage(), e);
+        }
+    }
+
+    private static void wakeQuietly(VllmClient vllm) {
+        try {
+            vllm.wakeUp();
+        } catch (EngineException | RuntimeException ignored) {
+            // best effort after a failure; the failure itself is what the caller needs to see
+        }
+    }
+
+    @FunctionalInterface
+    private interface VllmCall {
+        void run() throws EngineException;
     }
 
     private static void timed(PhaseListener phases, String phase, ThrowingRunnable body) throws Exception {

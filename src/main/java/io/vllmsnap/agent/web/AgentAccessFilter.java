@@ -53,7 +53,11 @@ public class AgentAccessFilter {
         try {
             verdict = authenticator.check(token);
         } catch (RuntimeException e) {
-            LOG.warnf("TokenReview failed: %s", e.getMessage());
+            Throwable root = e;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            LOG.warnf("TokenReview failed: %s (%s)", e.getMessage(), root);
             metrics.authFailure("review-error");
             return error(Response.Status.SERVICE_UNAVAILABLE, "TokenReviewFailed", "cannot check the token with the API server");
         }

@@ -108,7 +108,14 @@ class ContainerJobsRealCriuTest {
         JobStatus snap = runner.status("snap-1");
         assertThat(snap.phaseMillis().keySet()).containsExactly("discover", "gpu-checkpoint", "criu-dump", "resume-source", "finalize");
         assertThat(snap.identity().gpuModel()).isEqualTo("Test GPU");
-        assertThat(gpu.steps()).containsExactly("lock", "checkpoint", "restore", "unlock", "restore", "unlock", "restore", "unlock");
+        assertThat(gpu.steps().subList(0, 4)).containsExactly("lock", "checkpoint", "restore", "unlock");
+        // the two restores run at once: their steps interleave, but each process is restored before it is unlocked
+        assertThat(gpu.steps().subList(4, 8)).containsExactlyInAnyOrder("restore", "restore", "unlock", "unlock");
+        for (RecordingGpu.Call c : gpu.calls.subList(4, 8)) {
+            if (c.step().equals("unlock")) {
+                assertThat(gpu.calls.subList(4, gpu.calls.indexOf(c))).contains(new RecordingGpu.Call("restore", c.pid()));
+            }
+        }
         long sourcePid = gpu.calls.getFirst().pid();
         assertThat(gpu.calls.subList(0, 4)).allSatisfy(c -> assertThat(c.pid()).isEqualTo(sourcePid));
         for (RecordingGpu.Call c : gpu.calls.subList(4, 8)) {
@@ -124,6 +131,39 @@ class ContainerJobsRealCriuTest {
         // the copies are independent: a request to one does not move the other
         EmulatedNode.complete(first, "only first");
         assertThat(EmulatedNode.get(second, "/state").get("counter")).isEqualTo(before.get("counter"));
+    }
+
+    /**
+     * Sleep level 2: the agent puts vLLM to sleep at the pod's address before the dump, wakes the source it leaves
+     * running, and wakes the restored copy in the placeholder.
+     */
+    @Test
+    void sleepingSnapshotWakesTheSourceAndTheRestoredCopy() throws Exception {
+        EmulatedNode.Pod source = node.pod();
+        node.startServer(source, WORK.resolve("weights-16m"), "16MiB", "64MiB");
+        EmulatedNode.complete(source, "warm up");
+        JsonNode before = EmulatedNode.get(source, "/state");
+        runner(storage, 1);
+
+        runner.submitSnapshot(new SnapshotJobRequest("snap-sleep", "team-a", "asleep", source.uid(), "vllm",
+                source.containerRef(), 2, true, EmulatedNode.PORT));
+        JobStatus snap = awaitDone("snap-sleep");
+        assertThat(snap.state()).as(snap.errorMessage()).isEqualTo(JobState.SUCCEEDED);
+        assertThat(snap.phaseMillis().keySet()).containsExactly("discover", "prepare", "gpu-checkpoint", "criu-dump",
+                "resume-source", "finalize");
+        assertThat(EmulatedNode.get(source, "/is_sleeping").path("is_sleeping").asBoolean()).isFalse();
+
+        EmulatedNode.Pod target = node.pod();
+        node.startPlaceholder(target);
+        runner.submitRestore(new RestoreJobRequest("r-sleep", "team-a", "asleep", target.uid(), "vllm",
+                target.containerRef(), EmulatedNode.PORT, null));
+        JobStatus restore = awaitDone("r-sleep");
+        assertThat(restore.state()).as(restore.errorMessage()).isEqualTo(JobState.SUCCEEDED);
+        assertThat(restore.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "wake", "ready");
+        JsonNode after = EmulatedNode.get(target, "/state");
+        assertThat(after.path("sleep_level").asInt()).isZero();
+        assertThat(after.get("weights_sha256")).isEqualTo(before.get("weights_sha256"));
+        assertThat(after.get("counter")).isEqualTo(before.get("counter"));
     }
 
     /**

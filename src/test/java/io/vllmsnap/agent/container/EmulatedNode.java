@@ -47,6 +47,7 @@ public final class EmulatedNode implements AutoCloseable {
     private final Path top;
     private final List<Pod> pods = new ArrayList<>();
     private final List<Process> processes = new ArrayList<>();
+    private final List<String> netnsNames = new ArrayList<>();
 
     public EmulatedNode() throws IOException {
         Path v2 = new CgroupLocator(CGROUP_ROOT).unifiedHierarchy().orElseThrow(() -> new IllegalStateException("no cgroup2"));
@@ -78,9 +79,12 @@ public final class EmulatedNode implements AutoCloseable {
         int n = pods.size() + 1;
         String netns = "vs" + tag + n;
         String hostIf = "vs" + tag + n + "h";
-        String hostAddr = "10.252." + subnet + "." + (4 * n - 3);
-        String podAddr = "10.252." + subnet + "." + (4 * n - 2);
+        // one /30 per pod in 10.252.0.0/16, starting at a random /24 so that concurrent nodes rarely overlap
+        int block = (subnet * 256 + 4 * n) % 65536;
+        String hostAddr = "10.252." + (block / 256) + "." + (block % 256 + 1);
+        String podAddr = "10.252." + (block / 256) + "." + (block % 256 + 2);
         run("ip", "netns", "add", netns);
+        netnsNames.add(netns); // removed in close() even when setting it up fails half-way
         run("ip", "link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", netns);
         run("ip", "addr", "add", hostAddr + "/30", "dev", hostIf);
         run("ip", "link", "set", hostIf, "up");
@@ -185,15 +189,19 @@ public final class EmulatedNode implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        if (Files.exists(top.resolve("cgroup.kill"))) {
-            Files.writeString(top.resolve("cgroup.kill"), "1");
+        try {
+            if (Files.exists(top.resolve("cgroup.kill"))) {
+                Files.writeString(top.resolve("cgroup.kill"), "1");
+            }
+        } catch (IOException e) {
+            System.err.println("cannot kill test cgroup " + top + ": " + e.getMessage()); // go on cleaning the rest
         }
         for (Process p : processes) {
             p.destroyForcibly();
             p.waitFor(10, TimeUnit.SECONDS);
         }
-        for (Pod pod : pods) {
-            runQuietly("ip", "netns", "del", pod.netns());
+        for (String netns : netnsNames) {
+            runQuietly("ip", "netns", "del", netns);
         }
         if (Files.exists(top)) {
             List<Path> dirs;

@@ -7,7 +7,7 @@ import io.vllmsnap.api.CompatibilityInfo;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-class CompatibilityTest {
+class OperatorChecksTest {
 
     private static CompatibilityInfo recorded() {
         CompatibilityInfo info = new CompatibilityInfo();
@@ -63,5 +63,23 @@ class CompatibilityTest {
         assertThat(Backoff.after(2, base, max)).hasSeconds(4);
         assertThat(Backoff.after(4, base, max)).hasSeconds(16);
         assertThat(Backoff.after(30, base, max)).isEqualTo(max);
+    }
+
+    @Test
+    void aSourceWithoutShmEmptyDirIsWarnedAboutAndAWellShapedOneIsNot() {
+        var bare = new io.fabric8.kubernetes.api.model.PodSpecBuilder()
+                .addNewContainer().withName("vllm").endContainer().build();
+        assertThat(SourcePodChecks.warnings(bare, bare.getContainers().getFirst())).hasSize(3)
+                .anySatisfy(w -> assertThat(w).startsWith("/dev/shm is not an emptyDir"));
+
+        var shaped = new io.fabric8.kubernetes.api.model.PodSpecBuilder()
+                .addNewContainer().withName("vllm")
+                .addNewEnv().withName("VLLM_WORKER_MULTIPROC_METHOD").withValue("spawn").endEnv()
+                .addNewEnv().withName("HF_HUB_OFFLINE").withValue("1").endEnv()
+                .addNewVolumeMount().withName("shm").withMountPath("/dev/shm").endVolumeMount()
+                .endContainer()
+                .addNewVolume().withName("shm").withNewEmptyDir().withMedium("Memory").endEmptyDir().endVolume()
+                .build();
+        assertThat(SourcePodChecks.warnings(shaped, shaped.getContainers().getFirst())).isEmpty();
     }
 }
