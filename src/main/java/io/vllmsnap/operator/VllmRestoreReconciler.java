@@ -203,7 +203,7 @@ public class VllmRestoreReconciler implements Reconciler<VllmRestore> {
      * The snapshot is being deleted, but its deletion waits for the restores that use it, so its image stays: the pods
      * already made are restored and followed to the end (never left as empty placeholders); no new pod is made from it.
      */
-    private void finishWithoutNewPods(VllmRestore restore, VllmSnapshot snapshot, Pass pass) {
+    private void finishWithoutNewPods(VllmRestore restore, VllmSnapshot snapshot, Requeue pass) {
         VllmRestoreStatus status = restore.getStatus();
         List<RestorePodStatus> live = observePods(restore, snapshot, pass);
         live.sort(Comparator.comparing((RestorePodStatus p) -> p.createdAt == null ? "" : p.createdAt)

@@ -45,6 +45,8 @@ final class KubeletEmulator implements AutoCloseable {
     private final Map<String, Running> running = new ConcurrentHashMap<>();
     private final Thread loop;
     private volatile boolean stopped;
+    /** While set, containers start but their pods' status is not written (as a node busy starting many at once). */
+    volatile boolean holdStatus;
     /** Node that pods without a hostname selector are bound to. */
     volatile String scheduleTo;
 
@@ -158,11 +160,13 @@ final class KubeletEmulator implements AutoCloseable {
         } catch (Exception e) {
             throw new IllegalStateException("cannot start pod " + pod.getMetadata().getName() + " on " + node, e);
         }
-        writeStatus(pod, running.get(pod.getMetadata().getUid()).pod(), container, "Running", false);
+        if (!holdStatus) {
+            writeStatus(pod, running.get(pod.getMetadata().getUid()).pod(), container, "Running", false);
+        }
     }
 
     private void probe(Pod pod, Running r) {
-        if (r.exited()) {
+        if (r.exited() || holdStatus) {
             return;
         }
         Container container = pod.getSpec().getContainers().getFirst();
