@@ -98,6 +98,10 @@ class SnapshotRestoreE2eTest {
             });
         }
         writeStatus("restore-status.yaml", cluster.getRestore("qwen"));
+        writeStatus("snapshot-status.yaml", cluster.getSnapshot("warm"));
+        Files.writeString(EmulatedCluster.WORK.resolve("restore-events.txt"), client.v1().events().inNamespace(cluster.namespace)
+                .list().getItems().stream().map(e -> e.getType() + "\t" + e.getReason() + "\t" + e.getInvolvedObject().getKind()
+                        + "/" + e.getInvolvedObject().getName() + "\t" + e.getMessage()).collect(Collectors.joining("\n")));
 
         // kubectl scale --replicas=1: two pods go, their containers are killed, the one left keeps serving
         cluster.scale("qwen", 1);
@@ -121,23 +125,28 @@ class SnapshotRestoreE2eTest {
     }
 
     @Test
-    void aSnapshotAskedAtSleepLevelOneEndsWithAClearConditionAndTheSourceKeepsServing() throws Exception {
+    void aSnapshotAtSleepLevelOneRestoresAnAwakeCopyWithTheSameState() throws Exception {
         cluster = new EmulatedCluster(client, agents, 1, 2, false);
         cluster.sourcePod("vllm-0", "node-a");
         EmulatedNode.Pod source = cluster.container("vllm-0");
         EmulatedNode.complete(source, "warm up");
+        int counter = EmulatedNode.get(source, "/state").get("counter").asInt();
 
         cluster.snapshot("asleep", "vllm-0", 1);
         VllmSnapshot snapshot = cluster.awaitSnapshot("asleep", s -> s.phase != null && s.phase.isTerminal(), SNAPSHOT_TIMEOUT);
-
-        // The agent does not drive vLLM's sleep mode inside pods yet: it says so instead of taking a wrong image.
-        assertThat(snapshot.getStatus().phase).isEqualTo(SnapshotPhase.Failed);
-        var ready = Conditions.find(snapshot.getStatus().conditions, Conditions.READY).orElseThrow();
-        assertThat(ready.getReason()).isEqualTo("SleepLevelUnsupported");
-        assertThat(ready.getMessage()).contains("sleep level 0");
-        assertThat(cluster.images("node-a")).isEmpty();
+        assertThat(snapshot.getStatus().phase).as(conditions(snapshot)).isEqualTo(SnapshotPhase.Ready);
+        assertThat(snapshot.getStatus().phaseMillis).containsKeys("prepare", "criu-dump");
+        // the source was put to sleep for the dump (KV cache dropped) and woken again: it serves
         assertThat(EmulatedNode.get(source, "/is_sleeping").get("is_sleeping").asBoolean()).isFalse();
-        assertThat(EmulatedNode.complete(source, "still here").get("vllmsnap").get("counter").asInt()).isEqualTo(2);
+
+        cluster.restore("awake", "asleep", 1);
+        VllmRestore ready = cluster.awaitRestore("awake", s -> s.phase == RestorePhase.Ready && s.readyReplicas == 1, RESTORE_TIMEOUT);
+        assertThat(ready.getStatus().pods.getFirst().phaseMillis).containsKeys("criu-restore", "wake", "ready");
+        EmulatedNode.Pod copy = cluster.container(ready.getStatus().pods.getFirst().name);
+        assertThat(EmulatedNode.get(copy, "/is_sleeping").get("is_sleeping").asBoolean()).isFalse();
+        assertThat(EmulatedNode.get(copy, "/state").get("counter").asInt()).isEqualTo(counter);
+        // woken with a fresh KV pool like the source after its own wake: their next answers match
+        assertThat(digestOfNextAnswer(copy)).isEqualTo(digestOfNextAnswer(source));
     }
 
     @Test
