@@ -25,9 +25,11 @@ public class OperatorRestarts {
     @Inject
     VllmRestoreReconciler restoreReconciler;
 
-    private Operator current;
+    /** Static so that the shutdown observer needs no instance (other test profiles never make one). */
+    private static Operator current;
 
     synchronized void stop() {
+        // the operator the application started, or the last one started here
         (current != null ? current : first).stop();
     }
 
@@ -39,7 +41,7 @@ public class OperatorRestarts {
         current = fresh;
     }
 
-    void onStop(@Observes ShutdownEvent event) {
+    static void onStop(@Observes ShutdownEvent event) {
         if (current != null) {
             current.stop();
         }
