@@ -9,8 +9,9 @@ Scenarios (pick with --scenarios, comma-separated, run in the order given):
             phase reads the image), prestaged (image, and for level 2 the weights, read into the page cache ahead;
             restore with --stage-readers 0), prestaged + --lazy-pages
   parallel  4 sources on 4 ports, a level-2 snapshot of each, then all 4 restored at once against one by one
+  best      (for the 8B shape) cold starts, one level-2 snapshot, restores in --best-modes
   mps       with an MPS daemon running: what a snapshot of a client does (expected: a clear refusal)
-  plugin    CRIU's own CUDA plugin (with a cuda-checkpoint stand-in over vllmsnap's FFM probe) as a second baseline
+A scenario may name its own shape and levels: modes:1+0@qwen2-1.5b, best@llama-8b.
 Every external command has a timeout, is logged under OUT/logs, and a failed step is recorded, not fatal. The
 results are rewritten to OUT/raw-<tag>.json after every step, so a run cut short keeps what it measured.
 """
@@ -570,62 +571,6 @@ class Bench:
                     pass
         self.save()
 
-    def run_plugin(self, shape):
-        """CRIU's CUDA plugin drives GPU state through NVIDIA's cuda-checkpoint utility, which this project does not
-        ship. The bundle's criu-plugin/ holds the plugin built here and a cuda-checkpoint stand-in that calls
-        vllmsnap's FFM probe; the engine's own GPU step is switched off (no libcuda for the JVM), so the plugin does
-        the GPU part inside criu dump/restore."""
-        sc = self.scenario(id=f"{shape}/criu-cuda-plugin", shape=shape, kind="plugin", sleep_level=2)
-        pdir = os.path.join(self.bundle, "criu-plugin")
-        if not os.path.exists(os.path.join(pdir, "cuda_plugin.so")):
-            self.skip("plugin", "no criu-plugin/cuda_plugin.so in the bundle")
-            return
-        real = shutil.which("cuda-checkpoint")
-        sc["real_cuda_checkpoint_on_path"] = real
-        env = dict(os.environ, VLLMSNAP_CRIU=os.path.join(pdir, "criu-with-plugin.sh"),
-                   JAVA_OPTS="-Dvllmsnap.libcuda=/nonexistent/libcuda.so.1")
-        port = self.a.port + 20
-        try:
-            src = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout)
-        except Exception as e:
-            self.error("plugin source", e)
-            return
-        img = os.path.join(self.work, "img-plugin")
-        shutil.rmtree(img, ignore_errors=True)
-        rc, out, dt = self.sh("plugin-snapshot", [self.vllmsnap, "snapshot", "--pid", str(src["pid"]), "--out", img,
-                                                  "--port", str(port), "--sleep-level", "2"], 300, env=env)
-        snap = {"rc": rc, "wall_s": dt, "output": out[-3000:]}
-        sc["snapshot"] = snap
-        if rc != 0:
-            self.kill(src["pid"], port)
-            self.error("plugin snapshot", out[-800:])
-            return
-        man = json.load(open(os.path.join(img, "manifest.json")))
-        snap.update(phases=man.get("phaseSeconds"), total_s=man.get("totalSeconds"), image_bytes=man.get("sizeBytes"))
-        self.kill(src["pid"], port)
-        for r in range(self.a.reps):
-            if self.left() < self.a.min_restore_s:
-                self.skip(f"plugin restore rep {r}", f"{self.left():.0f} s left")
-                break
-            self.prestage([img, self.weights_dir(shape)])
-            rc, out, dt = self.sh("plugin-restore", [self.vllmsnap, "restore", img, "--stage-readers", "0"], 300,
-                                  env=env)
-            rep = {"rc": rc, "wall_s": dt, "output": out[-3000:], "how": "prestage"}
-            m = re.search(r"restored: PID (\d+), first token in ([0-9.]+) s", out)
-            rep["phases"] = {k: float(v) for k, v in re.findall(r"^  (\S+)\s+([0-9.]+) s$", out, re.M)}
-            if m:
-                rep["pid"], rep["total_s"] = int(m.group(1)), float(m.group(2))
-                self.started.append(rep["pid"])
-                try:
-                    rep["same_completion"] = self.complete(port) == self.reference.get(shape, src["completion"])
-                except Exception as e:
-                    rep["completion_error"] = str(e)
-                self.kill(rep["pid"], port)
-            sc["reps"].append(rep)
-            self.save()
-            if rc != 0:
-                break
-
     def cleanup(self):
         for pid in self.started:
             if alive(pid):
@@ -676,7 +621,7 @@ def main():
     p.add_argument("--tag", default="run")
     p.add_argument("--work", default="/var/tmp/vllmsnap-bench")
     p.add_argument("--shape", default="qwen2-1.5b")
-    p.add_argument("--scenarios", default="modes:2,parallel,modes:1+0,mps,plugin")
+    p.add_argument("--scenarios", default="modes:2,parallel,modes:1+0,mps")
     p.add_argument("--levels", default="2,1,0")
     p.add_argument("--restore-modes", default="prestage,cold,prestage-lazy")
     p.add_argument("--best-modes", default="prestage,prestage-lazy")
@@ -717,8 +662,6 @@ def main():
                     b.run_parallel(a.shape)
                 elif s == "mps":
                     b.run_mps(a.mps_shape if a.shape != "cpu" else "cpu")
-                elif s == "plugin":
-                    b.run_plugin(a.shape)
                 else:
                     b.skip(s, "unknown scenario")
             except Exception as e:
