@@ -23,10 +23,9 @@ T_PROCESS = time.monotonic()
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
-    from vllmsnap_standin.server import StandInHandler  # run as a module of the package
+    from vllmsnap_standin.server import serve  # run as a module of the package
 except ImportError:  # run as a script next to server.py
-    from server import StandInHandler
-from http.server import ThreadingHTTPServer
+    from server import serve
 
 GIB = 1 << 30
 
@@ -273,11 +272,7 @@ def main(argv=None):
     weights_dir = args.weights_dir or f"/var/tmp/vllmsnap-gpu/{args.shape}"
     model = GpuModel(args.model or f"vllmsnap/{args.shape}", args.shape, weights_dir, util, args.kv_bytes, args.seed)
     model.start()
-    StandInHandler.model = model
-    server = ThreadingHTTPServer((args.host, args.port), StandInHandler)
-    server.daemon_threads = True
-    print(f"stand-in ready on {args.host}:{args.port} pid {os.getpid()} {json.dumps(model.timings)}", flush=True)
-    server.serve_forever()
+    serve(model, args.host, args.port)
 
 
 if __name__ == "__main__":

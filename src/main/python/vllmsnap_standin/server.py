@@ -279,6 +279,15 @@ def parse_size(text):
     return int(text)
 
 
+def serve(model, host, port):
+    """Serves a started model (CPU or GPU flavour) on the vLLM endpoints until the process ends."""
+    StandInHandler.model = model
+    server = ThreadingHTTPServer((host, port), StandInHandler)
+    server.daemon_threads = True
+    print(f"stand-in ready on {host}:{port} pid {os.getpid()} {json.dumps(model.timings)}", flush=True)
+    server.serve_forever()
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="CPU stand-in for a vLLM server (vllmsnap tests and demo)")
     p.add_argument("--host", default="127.0.0.1")
@@ -293,11 +302,7 @@ def main(argv=None):
     ensure_weights(args.weights, args.weights_size)
     model = CpuModel(args.model, args.weights, args.kv_size, args.compile_rounds)
     model.start()
-    StandInHandler.model = model
-    server = ThreadingHTTPServer((args.host, args.port), StandInHandler)
-    server.daemon_threads = True
-    print(f"stand-in ready on {args.host}:{args.port} pid {os.getpid()} {json.dumps(model.timings)}", flush=True)
-    server.serve_forever()
+    serve(model, args.host, args.port)
 
 
 if __name__ == "__main__":

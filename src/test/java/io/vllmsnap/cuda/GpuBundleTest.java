@@ -42,6 +42,8 @@ class GpuBundleTest {
         assertThat(bundle.resolve("src/main/python/vllmsnap_standin/server.py")).exists();
         assertThat(bundle.resolve("bin/vllmsnap")).isExecutable();
         assertThat(bundle.resolve("ffm-proof.sh")).exists();
+        assertThat(bundle.resolve("run-benchmark.sh")).exists();
+        assertThat(bundle.resolve("gpu_benchmark.py")).exists();
 
         // On a machine without the driver the bundled probe says so and exits 2, as it would on a GPU-less node.
         Run probe = run(List.of(bundle.resolve("bin/cuda-probe").toString(), "info"), 60,
@@ -63,6 +65,59 @@ class GpuBundleTest {
             JsonNode r = new ObjectMapper().readTree(p.toFile());
             assertThat(r.path("date").asText()).as(p + " date").matches("\\d{4}-\\d{2}-\\d{2}");
             assertThat(r.path("machine").path("gpu").asText()).as(p + " machine.gpu").isNotBlank();
+        }
+    }
+
+    /**
+     * The benchmark's result (bench/gpu/aggregate.py): every scenario's min/median agree with its repetitions,
+     * every restore answered with the source's own greedy completion (no speed from skipped work), each target
+     * says whether it was met, and the chart next to it is a PNG.
+     */
+    @Test
+    void benchmarkResultIsConsistentWithItsRepetitions() throws IOException {
+        List<Path> results;
+        try (Stream<Path> files = Files.list(Path.of("bench/results"))) {
+            results = files.filter(p -> p.getFileName().toString().matches("gpu-h100-\\d{4}-\\d{2}-\\d{2}\\.json")).toList();
+        }
+        assertThat(results).isNotEmpty();
+        for (Path p : results) {
+            JsonNode r = new ObjectMapper().readTree(p.toFile());
+            assertThat(r.path("machine").path("driver").asText()).as(p + " driver").isNotBlank();
+            assertThat(r.path("scenarios").size()).as(p + " scenarios").isGreaterThan(0);
+            int timedRestores = 0;
+            for (JsonNode s : r.path("scenarios")) {
+                String id = s.path("id").asText();
+                List<Double> totals = new java.util.ArrayList<>();
+                for (JsonNode rep : s.path("reps")) {
+                    if (rep.path("total_s").isNumber()) {
+                        totals.add(rep.path("total_s").asDouble());
+                    }
+                    if (rep.has("same_completion") && !rep.path("same_completion").isNull()) {
+                        assertThat(rep.path("same_completion").asBoolean()).as(id + " completion after restore").isTrue();
+                    }
+                }
+                assertThat(s.path("n").asInt()).as(id + " n").isEqualTo(totals.size());
+                if (totals.isEmpty()) {
+                    continue;
+                }
+                java.util.Collections.sort(totals);
+                int n = totals.size();
+                double median = n % 2 == 1 ? totals.get(n / 2) : (totals.get(n / 2 - 1) + totals.get(n / 2)) / 2;
+                assertThat(s.path("min_s").asDouble()).as(id + " min").isEqualTo(totals.get(0));
+                assertThat(s.path("median_s").asDouble()).as(id + " median").isCloseTo(median, org.assertj.core.data.Offset.offset(1e-9));
+                assertThat(s.path("phases_median_s").size()).as(id + " phases").isGreaterThan(0);
+                if (s.path("kind").asText().equals("restore")) {
+                    timedRestores += n;
+                }
+            }
+            assertThat(timedRestores).as(p + " timed restores").isGreaterThan(0);
+            assertThat(r.path("targets").size()).as(p + " targets").isEqualTo(4);
+            for (JsonNode t : r.path("targets")) {
+                assertThat(t.has("met")).as(t.path("target").asText()).isTrue();
+            }
+            Path png = Path.of(p.toString().replaceAll("\\.json$", ".png"));
+            byte[] head = Files.readAllBytes(png);
+            assertThat(new String(head, 1, 3, StandardCharsets.US_ASCII)).as(png + " is a PNG").isEqualTo("PNG");
         }
     }
 
