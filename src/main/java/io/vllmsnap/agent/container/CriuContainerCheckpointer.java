@@ -151,7 +151,7 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
             PhaseListener phases) throws Exception {
         ContainerImageLayout layout = Json.read(imageDir.resolve(ContainerImageLayout.FILE_NAME), ContainerImageLayout.class);
         Path placeholderRoot = placeholder.root();
-        Map<String, String> externalSources = externalSources(placeholder, layout);
+        Map<String, String> externalSources = externalSources(placeholder, layout, workDir.toAbsolutePath().getParent());
         Path root = Files.createDirectories(workDir.resolve("root"));
         Path pidFile = workDir.resolve("restored.pid");
         Path log = workDir.resolve("restore.log");
@@ -252,9 +252,12 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
      * Found by device and file-system root in the agent's mount table; a mount that exists only inside the
      * placeholder falls back to its path through /proc/PID/root.
      */
-    private Map<String, String> externalSources(DiscoveredContainer placeholder, ContainerImageLayout layout) throws IOException {
+    private Map<String, String> externalSources(DiscoveredContainer placeholder, ContainerImageLayout layout, Path workRoot)
+            throws IOException {
         MountTable inPlaceholder = MountTable.read(placeholder.procDir().resolve("mountinfo"));
-        MountTable ours = MountTable.read(Path.of("/proc/self/mountinfo"));
+        // Other jobs' binds of their placeholders' roots live under the work root and go when those jobs end: never
+        // take a mount's source from there (restores running side by side failed with "open_tree ... No such file").
+        MountTable ours = MountTable.read(Path.of("/proc/self/mountinfo")).without(workRoot.toString());
         Map<String, String> sources = new LinkedHashMap<>();
         for (Map.Entry<String, String> e : layout.externalMounts().entrySet()) {
             String mountPoint = e.getValue();

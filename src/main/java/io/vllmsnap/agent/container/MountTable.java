@@ -29,6 +29,13 @@ record MountTable(List<Entry> entries) {
         return new MountTable(List.copyOf(entries));
     }
 
+    /** This table less the mounts at or below {@code dir} (an absolute path). */
+    MountTable without(String dir) {
+        String prefix = dir.endsWith("/") ? dir : dir + "/";
+        return new MountTable(entries.stream()
+                .filter(e -> !e.mountPoint().equals(dir) && !e.mountPoint().startsWith(prefix)).toList());
+    }
+
     /** The mount visible at a mount point (the last one when several are stacked there). */
     Optional<Entry> at(String mountPoint) {
         Entry found = null;
