@@ -32,10 +32,14 @@ import java.util.concurrent.TimeUnit;
 final class KubeletEmulator implements AutoCloseable {
     static final String IMAGE_ID = "docker.io/vllmsnap/standin@sha256:5e2e000000000000000000000000000000000000000000000000000000000001";
     private static final String HOSTNAME_LABEL = "kubernetes.io/hostname";
-    /** Unmounts every mount under the test's work directory ($1) in the container's own mount namespace, then runs it. */
+    /**
+     * In the container's own mount namespace: unmounts every mount under the test's work directory ($1) and /run/netns
+     * with what is under it, then runs the container's command.
+     */
     private static final String DROP_AGENT_MOUNTS = """
             work=$1; shift
-            for m in $(awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done
+            for m in $(awk -v w="$work/" 'index($5, w) == 1 || index($5, "/run/netns") == 1 {print $5}' /proc/self/mountinfo \
+                    | sort -r); do umount -l "$m"; done
             exec "$@"
             """;
 
@@ -142,7 +146,8 @@ final class KubeletEmulator implements AutoCloseable {
     private void start(Pod pod, String node) {
         Container container = pod.getSpec().getContainers().getFirst();
         // A runtime builds a container's mounts from its image; an emulated container starts from a copy of the host's
-        // mount table instead, which may hold the agents' bind mounts of restores in flight: drop those first.
+        // mount table instead, which may hold the agents' bind mounts of restores in flight and other pods' network
+        // namespace files (which come and go with those pods): drop those first.
         List<String> command = new ArrayList<>(List.of("sh", "-c", DROP_AGENT_MOUNTS, "container",
                 EmulatedCluster.WORK.toString()));
         command.addAll(container.getCommand());
