@@ -14,11 +14,14 @@ public final class RootMount {
 
     /**
      * Binds {@code source} at {@code target}. A trailing slash makes {@code /proc/PID/root} resolve to the process's
-     * root rather than the link itself.
+     * root rather than the link itself. The bind is made private: on a node whose root is a shared mount, mounts
+     * that other restores or the kubelet make meanwhile would otherwise propagate into it, and CRIU fails on a
+     * mount that vanishes while it reads the tree ("open_tree ... No such file or directory", seen when two
+     * restores ran at once).
      */
     public static void bind(Path source, Path target) throws CriuException {
         String from = source.toString().endsWith("/") ? source.toString() : source + "/";
-        run(List.of("mount", "--bind", from, target.toString()));
+        run(List.of("mount", "--bind", "--make-private", from, target.toString()));
     }
 
     /** Detaches a root bound by {@link #bind} (lazily: a restored tree no longer needs it once running). */
