@@ -1,0 +1,36 @@
+package io.vllmsnap.operator;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import org.jboss.logging.Logger;
+
+/**
+ * Whether this replica may write what only one replica should (the agent DaemonSet, node labels). The controllers
+ * learn it from the Operator SDK; the work outside them asks here, fed by the same Lease's callbacks.
+ */
+@ApplicationScoped
+public class Leadership {
+    private static final Logger LOG = Logger.getLogger(Leadership.class);
+    private final boolean electionActive;
+    private volatile boolean leading;
+
+    /**
+     * Without an election (tests, local runs: vllmsnap.operator.leader-election=false) this process is the only
+     * replica and so always leads.
+     */
+    public Leadership(OperatorSettings settings) {
+        this.electionActive = settings.leaderElection();
+    }
+
+    public boolean leads() {
+        return !electionActive || leading;
+    }
+
+    void started() {
+        LOG.info("this replica leads: it keeps the agent DaemonSet and the node reports");
+        leading = true;
+    }
+
+    void stopped() {
+        leading = false;
+    }
+}
