@@ -1,6 +1,7 @@
 package io.vllmsnap.operator;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -145,12 +146,28 @@ public class NodeAgentReporter {
             LOG.infof("node %s: agent %s%s", report.node(), report.ready() ? "ready" : "not ready",
                     report.reason() == null ? "" : " (" + report.reason() + ")");
         }
-        ObjectNode patch = json.createObjectNode();
-        ObjectNode metadata = patch.putObject("metadata");
-        ObjectNode labelPatch = metadata.putObject("labels");
-        labels.forEach(labelPatch::put); // a null value removes the label (JSON merge patch)
-        metadata.putObject("annotations").put(AGENT_ANNOTATION, annotation);
-        client.nodes().withName(report.node()).patch(PatchContext.of(PatchType.JSON_MERGE), patch.toString());
+        // JSON patch (RFC 6902) rather than merge patch: it removes labels explicitly, which every server (the mock
+        // server of the tests included) does the same way
+        ArrayNode patch = json.createArrayNode();
+        if (node.getMetadata().getLabels() == null) {
+            patch.addObject().put("op", "add").put("path", "/metadata/labels").putObject("value");
+        }
+        if (node.getMetadata().getAnnotations() == null) {
+            patch.addObject().put("op", "add").put("path", "/metadata/annotations").putObject("value");
+        }
+        labels.forEach((key, value) -> {
+            if (value != null) {
+                patch.addObject().put("op", "add").put("path", "/metadata/labels/" + pointer(key)).put("value", value);
+            } else if (currentLabels.containsKey(key)) {
+                patch.addObject().put("op", "remove").put("path", "/metadata/labels/" + pointer(key));
+            }
+        });
+        patch.addObject().put("op", "add").put("path", "/metadata/annotations/" + pointer(AGENT_ANNOTATION)).put("value", annotation);
+        client.nodes().withName(report.node()).patch(PatchContext.of(PatchType.JSON), patch.toString());
+    }
+
+    private static String pointer(String key) {
+        return key.replace("~", "~0").replace("/", "~1");
     }
 
     private String annotation(NodeAgentReport report) {
