@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -20,8 +21,8 @@ import org.jboss.logging.Logger;
 
 /**
  * Runs the agent DaemonSet keeper and the node report: on start, on every change of the DaemonSet, its ConfigMap or
- * an agent pod (watched), and periodically as a safety net. One thread does both, so passes never overlap; only the
- * leading replica writes. Stopping the operator stops the passes and leaves the DaemonSet alone.
+ * an agent pod (watched), when this replica becomes leader, and periodically as a safety net. Passes of one loop never
+ * overlap; only the leading replica writes. Stopping the operator stops the passes and leaves the DaemonSet alone.
  */
 @ApplicationScoped
 public class AgentSupervisor {
@@ -56,9 +57,14 @@ public class AgentSupervisor {
         String ns = settings.namespace();
         keeper = new AgentDaemonSetKeeper(client, events, settings.managedBy(), ns, settings.name(), settings.configmap());
         reporter = new NodeAgentReporter(client, agents, json, ns, podLabels(agentClient.podSelector()));
-        worker = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("vllmsnap-agent-supervisor").daemon().factory());
+        // two threads: a slow agent in the report must not hold up putting the DaemonSet back (each loop is serial)
+        worker = Executors.newScheduledThreadPool(2, Thread.ofPlatform().name("vllmsnap-agent-supervisor-", 0).daemon().factory());
         worker.scheduleWithFixedDelay(this::keepNow, 0, settings.resyncInterval().toMillis(), TimeUnit.MILLISECONDS);
         worker.scheduleWithFixedDelay(this::reportNow, 0, settings.reportInterval().toMillis(), TimeUnit.MILLISECONDS);
+        leadership.whenLeading(() -> {
+            keepSoon();
+            reportSoon();
+        });
         try {
             informers.add(client.apps().daemonSets().inNamespace(ns).withName(settings.name()).inform(onChange(this::keepSoon)));
             if (settings.managedBy() == AgentDaemonSetSettings.ManagedBy.OPERATOR) {
@@ -85,13 +91,21 @@ public class AgentSupervisor {
 
     private void keepSoon() {
         if (keepQueued.compareAndSet(false, true)) {
-            worker.execute(this::keepNow);
+            submit(this::keepNow);
         }
     }
 
     private void reportSoon() {
         if (reportQueued.compareAndSet(false, true)) {
-            worker.execute(this::reportNow);
+            submit(this::reportNow);
+        }
+    }
+
+    private void submit(Runnable pass) {
+        try {
+            worker.execute(pass);
+        } catch (RejectedExecutionException e) {
+            LOG.debug("operator stopping: pass not run");
         }
     }
 

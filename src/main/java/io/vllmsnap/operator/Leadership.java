@@ -1,6 +1,8 @@
 package io.vllmsnap.operator;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.jboss.logging.Logger;
 
 /**
@@ -12,6 +14,7 @@ public class Leadership {
     private static final Logger LOG = Logger.getLogger(Leadership.class);
     private final boolean electionActive;
     private volatile boolean leading;
+    private final List<Runnable> onLead = new CopyOnWriteArrayList<>();
 
     /**
      * Without an election (tests, local runs: vllmsnap.operator.leader-election=false) this process is the only
@@ -25,9 +28,15 @@ public class Leadership {
         return !electionActive || leading;
     }
 
+    /** Runs {@code action} whenever this replica becomes the leader (so its work starts without waiting a period). */
+    public void whenLeading(Runnable action) {
+        onLead.add(action);
+    }
+
     void started() {
         LOG.info("this replica leads: it keeps the agent DaemonSet and the node reports");
         leading = true;
+        onLead.forEach(Runnable::run);
     }
 
     void stopped() {
