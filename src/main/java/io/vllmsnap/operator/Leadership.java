@@ -21,7 +21,11 @@ public class Leadership {
      * replica and so always leads.
      */
     public Leadership(OperatorSettings settings) {
-        this.electionActive = settings.leaderElection();
+        this(settings.leaderElection());
+    }
+
+    Leadership(boolean electionActive) {
+        this.electionActive = electionActive;
     }
 
     public boolean leads() {
