@@ -1,6 +1,7 @@
 package io.vllmsnap.operator;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.jboss.logging.Logger;
@@ -20,6 +21,7 @@ public class Leadership {
      * Without an election (tests, local runs: vllmsnap.operator.leader-election=false) this process is the only
      * replica and so always leads.
      */
+    @Inject
     public Leadership(OperatorSettings settings) {
         this(settings.leaderElection());
     }
