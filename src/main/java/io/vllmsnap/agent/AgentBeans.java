@@ -26,8 +26,10 @@ import java.time.Clock;
 @Singleton
 public class AgentBeans {
 
-    void onStart(@Observes StartupEvent event, AgentConfig config, Instance<JobRunner> runner) throws IOException {
+    void onStart(@Observes StartupEvent event, AgentConfig config, Instance<JobRunner> runner, ImageStore images,
+            AgentMetrics metrics) throws IOException {
         if (config.enabled()) {
+            metrics.imageStorage(images::freeBytes, images::totalBytes);
             // Before the API answers: jobs cut off by the last stop are failed and cleaned, queued ones resumed.
             runner.get().recover();
         }

@@ -12,7 +12,8 @@ import java.util.regex.Pattern;
 
 /**
  * Drives the {@code criu} binary as a child process. Knows CRIU's flags; callers describe what they want with
- * {@link DumpSpec} and {@link RestoreSpec}.
+ * {@link DumpSpec} and {@link RestoreSpec} (a process tree on this host) or {@link ContainerDump} and
+ * {@link ContainerRestore} (a whole container, restored into another one).
  */
 public final class Criu {
 
@@ -68,8 +69,28 @@ public final class Criu {
                               Duration timeout, Path netns) {
     }
 
-    /** File descriptor the restore command gets the target network namespace on (opened by a small shell). */
+    /** File descriptor the restore command gets the target network namespace on (opened by {@link #LAUNCHER}). */
     static final int NETNS_FD = 3;
+
+    /**
+     * CRIU joins a network namespace through an inherited descriptor, and Java closes all but stdio in children: this
+     * fixed script (arguments come as an array, never interpolated) joins the given number of cgroup.procs files, so
+     * CRIU and all it restores are created in those cgroups, opens the namespace on fd 3, then runs CRIU.
+     */
+    private static final String LAUNCHER = """
+            n=$1; shift
+            while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 90; shift; n=$((n-1)); done
+            exec 3<"$1" || exit 91; shift
+            exec "$@"
+            """;
+
+    private static List<String> launcher(List<Path> cgroupProcs, Path netns) {
+        List<String> cmd = new ArrayList<>(List.of("sh", "-c", LAUNCHER, "vllmsnap-restore",
+                Integer.toString(cgroupProcs.size())));
+        cgroupProcs.forEach(p -> cmd.add(p.toString()));
+        cmd.add(netns.toString());
+        return cmd;
+    }
 
     public static final String LAZY_LOG = "lazy-pages.log";
     private static final String LAZY_SOCKET = "lazy-pages.socket";
@@ -130,7 +151,7 @@ public final class Criu {
             cmd.addAll(List.of("--external", "net[" + spec.externalNetns() + "]:" + NETNS_KEY));
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
-        spec.externalMounts().forEach((mp, key) -> cmd.addAll(List.of("--external", "mnt[" + mp + "]:" + key)));
+        externalMounts(cmd, spec.externalMounts());
         return cmd;
     }
 
@@ -143,10 +164,7 @@ public final class Criu {
     List<String> restoreCommand(RestoreSpec spec) {
         List<String> cmd = new ArrayList<>();
         if (spec.netns() != null) {
-            // CRIU joins the namespace through an inherited descriptor; Java closes all but stdio in children, so a
-            // shell opens it on fd 3 and execs criu. The path is an argument, never part of the script.
-            cmd.addAll(List.of("bash", "-c", "exec " + NETNS_FD + "<\"$1\" && shift && exec \"$@\"", "criu-netns",
-                    spec.netns().toString()));
+            cmd.addAll(launcher(List.of(), spec.netns()));
         }
         cmd.addAll(List.of(binary, "restore", "--images-dir", spec.imageDir().toString(),
                 "--log-file", spec.pidFile().getParent().resolve(RESTORE_LOG).toString(), "-v4",
@@ -161,8 +179,50 @@ public final class Criu {
             cmd.add("--tcp-established");
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
-        spec.externalMounts().forEach((key, path) -> cmd.addAll(List.of("--external", "mnt[" + key + "]:" + path)));
+        externalMounts(cmd, spec.externalMounts());
         return cmd;
+    }
+
+    /** Dumps a whole container; the log goes to {@code spec.logFile()}. */
+    public void dump(ContainerDump spec) throws CriuException {
+        run("criu dump of container init " + spec.initPid() + " failed", dumpCommand(spec), spec.logFile(),
+                spec.timeout());
+    }
+
+    List<String> dumpCommand(ContainerDump spec) {
+        List<String> cmd = new ArrayList<>(List.of(binary, "dump", "--tree", Long.toString(spec.initPid()),
+                "--images-dir", spec.imageDir().toString(), "--log-file", spec.logFile().toString(), "-v4",
+                "--external", "net[" + spec.netnsInode() + "]:" + ContainerDump.NETNS_KEY,
+                // Connections of clients (probes, users) are dumped, and restored closed: the copy has another address.
+                "--tcp-established", "--network-lock", "nftables"));
+        if (spec.leaveRunning()) {
+            cmd.add("--leave-running");
+        }
+        externalMounts(cmd, spec.externalMounts());
+        return cmd;
+    }
+
+    /** Restores a container detached; the restored root's host PID is then in {@code spec.pidFile()}. */
+    public void restore(ContainerRestore spec) throws CriuException {
+        run("criu restore from " + spec.imageDir() + " failed", restoreCommand(spec), spec.logFile(), spec.timeout());
+    }
+
+    List<String> restoreCommand(ContainerRestore spec) {
+        List<String> cmd = launcher(spec.cgroupProcs(), spec.target().net());
+        cmd.addAll(List.of(binary, "restore", "--images-dir", spec.imageDir().toString(),
+                "--log-file", spec.logFile().toString(), "-v4", "--restore-detached",
+                "--pidfile", spec.pidFile().toString(), "--root", spec.root().toString(),
+                "--manage-cgroups=ignore", "--tcp-close",
+                "--inherit-fd", "fd[" + NETNS_FD + "]:" + spec.netnsKey(),
+                "--join-ns", "uts:" + spec.target().uts(),
+                "--join-ns", "ipc:" + spec.target().ipc()));
+        externalMounts(cmd, spec.externalMounts());
+        return cmd;
+    }
+
+    /** {@code --external mnt[A]:B} for each entry: at dump A is the mount point and B its key, at restore the reverse. */
+    private static void externalMounts(List<String> cmd, Map<String, String> mounts) {
+        mounts.forEach((a, b) -> cmd.addAll(List.of("--external", "mnt[" + a + "]:" + b)));
     }
 
     private static void common(List<String> cmd, boolean fileLocks, boolean externalUnixSockets) {

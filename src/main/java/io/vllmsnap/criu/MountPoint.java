@@ -4,7 +4,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /** One line of {@code /proc/<pid>/mountinfo}: where it is mounted and which file system type. */
 public record MountPoint(String mountPoint, String fsType) {
@@ -23,7 +25,22 @@ public record MountPoint(String mountPoint, String fsType) {
         return mounts;
     }
 
-    static String unescape(String s) {
+    /**
+     * Every mount point of the process's mount namespace but its root and /proc, each under a key of its own
+     * (mount point → key, sorted by mount point): CRIU refuses to dump bind mounts of host paths (volumes,
+     * /etc/hosts, /dev/shm, device files), so a dump declares them external and a restore binds them back.
+     */
+    public static Map<String, String> externalMounts(long pid) throws IOException {
+        Map<String, String> external = new LinkedHashMap<>();
+        of(pid).stream()
+                .filter(m -> !m.mountPoint().equals("/") && !m.fsType().equals("proc"))
+                .map(MountPoint::mountPoint).distinct().sorted()
+                .forEach(mp -> external.put(mp, "mnt" + external.size()));
+        return external;
+    }
+
+    /** Decodes mountinfo's octal escapes ({@code \\040} for a space). */
+    public static String unescape(String s) {
         StringBuilder b = new StringBuilder();
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);

@@ -13,7 +13,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -98,7 +97,7 @@ public final class Checkpointer {
                     GpuSteps.parallel("checkpoint", cudaPids, gpu::checkpoint);
                 });
             }
-            Map<String, String> external = externalMounts(req.pid());
+            Map<String, String> external = MountPoint.externalMounts(req.pid());
             String ownNetns = Processes.ownNetworkNamespace(req.pid());
             timer.time("dump", "criu dump of " + tree.size() + " process(es)", () -> criu.dump(new Criu.DumpSpec(
                     req.pid(), tmp.resolve(Manifest.CRIU_DIR), req.leaveRunning(), req.tcpEstablished(),
@@ -177,19 +176,6 @@ public final class Checkpointer {
                 // best effort, as above
             }
         }
-    }
-
-    /**
-     * Every mount of the source except its root and its own /proc is declared external: CRIU cannot dump bind
-     * mounts of host paths, devices and driver files, and a restore binds the same paths again.
-     */
-    static Map<String, String> externalMounts(long pid) throws IOException {
-        Map<String, String> external = new LinkedHashMap<>();
-        MountPoint.of(pid).stream()
-                .filter(m -> !m.mountPoint().equals("/") && !m.fsType().equals("proc"))
-                .map(MountPoint::mountPoint).distinct().sorted()
-                .forEach(mp -> external.put(mp, "mnt" + external.size()));
-        return external;
     }
 
     private static Map<String, String> invert(Map<String, String> mountToKey) {

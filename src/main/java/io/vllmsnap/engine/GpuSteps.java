@@ -8,15 +8,15 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /** Runs one GPU step for every CUDA process of a tree in parallel; fails with every failing process named. */
-final class GpuSteps {
+public final class GpuSteps {
     private GpuSteps() {
     }
 
-    interface Step {
+    public interface Step {
         void run(long pid) throws GpuCheckpointException;
     }
 
-    static void parallel(String what, List<Long> pids, Step step) throws EngineException {
+    public static void parallel(String what, List<Long> pids, Step step) throws EngineException {
         if (pids.isEmpty()) {
             return;
         }

@@ -1,9 +1,9 @@
 package io.vllmsnap.engine;
 
-import io.vllmsnap.criu.ChildProcess;
 import io.vllmsnap.criu.Criu;
 import io.vllmsnap.criu.CriuException;
 import io.vllmsnap.criu.MountPoint;
+import io.vllmsnap.criu.RootMount;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -154,12 +154,8 @@ public final class Restorer {
                 return;
             }
             Files.createDirectories(rootfs);
-            ChildProcess.Result r = ChildProcess.run(List.of("mount", "--bind", "/", rootfs.toString()),
-                    Duration.ofSeconds(30));
-            if (!r.ok()) {
-                throw new EngineException("cannot bind-mount / at " + rootfs + ": " + r.output().strip());
-            }
-        } catch (IOException | ChildProcess.TimeoutException e) {
+            RootMount.bind(Path.of("/"), rootfs);
+        } catch (IOException | CriuException e) {
             throw new EngineException("cannot prepare " + rootfs + ": " + e.getMessage(), e);
         }
     }

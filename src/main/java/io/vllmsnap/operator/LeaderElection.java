@@ -1,5 +1,6 @@
 package io.vllmsnap.operator;
 
+import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Produces;
@@ -16,7 +17,10 @@ public class LeaderElection {
 
     @Produces
     @Singleton
-    LeaderElectionConfiguration leaderElectionConfiguration() {
-        return new LeaderElectionConfiguration(LEASE_NAME);
+    LeaderElectionConfiguration leaderElectionConfiguration(Leadership leadership) {
+        // The SDK's defaults, plus callbacks telling Leadership (work outside the controllers) who leads.
+        return new LeaderElectionConfiguration(LEASE_NAME, null, LeaderElectionConfiguration.LEASE_DURATION_DEFAULT_VALUE,
+                LeaderElectionConfiguration.RENEW_DEADLINE_DEFAULT_VALUE, LeaderElectionConfiguration.RETRY_PERIOD_DEFAULT_VALUE,
+                null, new LeaderCallbacks(leadership::started, leadership::stopped, leader -> { }), true);
     }
 }

@@ -18,11 +18,13 @@ public class OperatorLifecycle {
 
     private final OperatorSettings settings;
     private final Instance<Operator> operator;
+    private final Instance<AgentSupervisor> agents;
     private volatile boolean started;
 
-    public OperatorLifecycle(OperatorSettings settings, Instance<Operator> operator) {
+    public OperatorLifecycle(OperatorSettings settings, Instance<Operator> operator, Instance<AgentSupervisor> agents) {
         this.settings = settings;
         this.operator = operator;
+        this.agents = agents;
     }
 
     void onStart(@Observes StartupEvent event) {
@@ -31,11 +33,13 @@ public class OperatorLifecycle {
             return;
         }
         operator.get().start();
+        agents.get().start();
         started = true;
     }
 
     void onStop(@Observes ShutdownEvent event) {
         if (started) {
+            agents.get().stop(); // leaves the agent DaemonSet running: agents outlive operator restarts
             operator.get().stop();
         }
     }

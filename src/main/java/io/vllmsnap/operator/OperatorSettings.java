@@ -13,6 +13,13 @@ public interface OperatorSettings {
     @WithDefault("true")
     boolean start();
 
+    /**
+     * Whether a Lease election picks the replica that writes (mirrors
+     * {@code quarkus.operator-sdk.activate-leader-election-for-profiles}, which is fixed at build time).
+     */
+    @WithDefault("false")
+    boolean leaderElection();
+
     /** How often a running agent job is polled. */
     @WithDefault("2s")
     Duration jobPollInterval();

@@ -64,7 +64,9 @@ class ChartOptionsTest {
             assertThat(podLabels).containsEntry(kv[0], kv[1]);
         }
         Role role = chart.get(Role.class, "vllmsnap-operator");
-        assertThat(rule(role.getRules(), "apps", "daemonsets").getVerbs()).contains("create", "update", "delete");
+        // what io.vllmsnap.operator.AgentDaemonSetKeeper does: create, update (puts drift back); never delete
+        assertThat(rule(role.getRules(), "apps", "daemonsets").getVerbs())
+                .containsExactlyInAnyOrder("get", "list", "watch", "create", "update");
         assertThat(rule(role.getRules(), "", "configmaps").getVerbs()).containsExactlyInAnyOrder("get", "list", "watch");
     }
 
@@ -114,6 +116,8 @@ class ChartOptionsTest {
         ClusterRole clusterWide = ha.get(ClusterRole.class, "vllmsnap-operator-cluster");
         assertThat(clusterWide.getRules()).flatExtracting(PolicyRule::getResources)
                 .containsExactly("nodes");
+        // read, and labelled with the node agent report (io.vllmsnap.operator.NodeAgentReporter)
+        assertThat(clusterWide.getRules().getFirst().getVerbs()).containsExactlyInAnyOrder("get", "list", "watch", "patch");
 
         RenderedChart all = Scenarios.defaults();
         assertThat(env(operatorContainer(all), "QUARKUS_OPERATOR_SDK_NAMESPACES")).isEqualTo("JOSDK_ALL_NAMESPACES");

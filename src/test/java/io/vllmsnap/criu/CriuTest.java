@@ -49,12 +49,82 @@ class CriuTest {
         List<String> pod = criu.restoreCommand(new Criu.RestoreSpec(Path.of("/img"), Path.of("/rootfs"),
                 Path.of("/run/x/pid"), false, false, false, Map.of(), false, Duration.ofSeconds(5),
                 Path.of("/proc/7/ns/net")));
-        assertThat(pod.getFirst()).isEqualTo("bash");
-        assertThat(pod).containsSequence("criu-netns", "/proc/7/ns/net", "criu", "restore")
+        assertThat(pod.getFirst()).isEqualTo("sh");
+        assertThat(pod).containsSequence("vllmsnap-restore", "0", "/proc/7/ns/net", "criu", "restore")
                 .containsSequence("--inherit-fd", "fd[3]:extnet");
         List<String> lazy = criu.restoreCommand(new Criu.RestoreSpec(Path.of("/img"), Path.of("/rootfs"),
                 Path.of("/run/x/pid"), false, false, false, Map.of(), true, Duration.ofSeconds(5), null));
         assertThat(lazy).contains("--lazy-pages").containsSequence("--work-dir", "/run/x");
+    }
+
+    @Test
+    void containerDumpDeclaresThePodsNetworkAndEveryMountExternal() {
+        Map<String, String> ext = new LinkedHashMap<>();
+        ext.put("/dev/shm", "m0");
+        ext.put("/etc/hosts", "m1");
+        List<String> cmd = criu.dumpCommand(new ContainerDump(4711, Path.of("/img/criu"), Path.of("/work/dump.log"),
+                4026532290L, ext, false, Duration.ofSeconds(5)));
+        assertThat(cmd).containsExactly("criu", "dump", "--tree", "4711", "--images-dir", "/img/criu",
+                "--log-file", "/work/dump.log", "-v4", "--external", "net[4026532290]:podnet",
+                "--tcp-established", "--network-lock", "nftables",
+                "--external", "mnt[/dev/shm]:m0", "--external", "mnt[/etc/hosts]:m1");
+
+        List<String> leaving = criu.dumpCommand(new ContainerDump(4711, Path.of("/img/criu"),
+                Path.of("/work/dump.log"), 4026532290L, Map.of(), true, Duration.ofSeconds(5)));
+        assertThat(leaving).endsWith("nftables", "--leave-running");
+    }
+
+    @Test
+    void containerRestoreJoinsTheTargetsCgroupsAndNamespaces() {
+        Map<String, String> ext = new LinkedHashMap<>();
+        ext.put("m0", "/var/lib/kubelet/pods/p/volumes/shm");
+        ext.put("m1", "/proc/99/root/etc/hosts");
+        List<String> cmd = criu.restoreCommand(new ContainerRestore(Path.of("/img/criu"), Path.of("/work"),
+                Path.of("/work/root"), new ContainerRestore.TargetNamespaces(Path.of("/proc/99/ns/net"),
+                        Path.of("/proc/99/ns/uts"), Path.of("/proc/99/ns/ipc")),
+                List.of(Path.of("/sys/fs/cgroup/pod/c/cgroup.procs"), Path.of("/sys/fs/cgroup/memory/pod/c/cgroup.procs")),
+                "podnet", ext, Duration.ofSeconds(5)));
+        assertThat(cmd.subList(0, 2)).containsExactly("sh", "-c");
+        assertThat(cmd.subList(3, cmd.size())).containsExactly("vllmsnap-restore",
+                "2", "/sys/fs/cgroup/pod/c/cgroup.procs", "/sys/fs/cgroup/memory/pod/c/cgroup.procs",
+                "/proc/99/ns/net",
+                "criu", "restore", "--images-dir", "/img/criu", "--log-file", "/work/restore.log", "-v4",
+                "--restore-detached", "--pidfile", "/work/restored.pid", "--root", "/work/root",
+                "--manage-cgroups=ignore", "--tcp-close", "--inherit-fd", "fd[3]:podnet",
+                "--join-ns", "uts:/proc/99/ns/uts", "--join-ns", "ipc:/proc/99/ns/ipc",
+                "--external", "mnt[m0]:/var/lib/kubelet/pods/p/volumes/shm",
+                "--external", "mnt[m1]:/proc/99/root/etc/hosts");
+    }
+
+    @Test
+    void theRestoreLauncherJoinsCgroupsAndHandsTheNamespaceOnFd3(@TempDir Path dir) throws Exception {
+        // The launcher is run for real, with a stand-in for criu that reports its cgroup and its fd 3.
+        Path procs = Files.writeString(dir.resolve("cgroup.procs"), "");
+        Path netns = Files.writeString(dir.resolve("netns"), "namespace");
+        Path fake = dir.resolve("fake-criu");
+        Files.writeString(fake, "#!/bin/sh\necho \"args: $*\"; cat <&3\n");
+        fake.toFile().setExecutable(true);
+        List<String> cmd = new Criu(fake.toString()).restoreCommand(new ContainerRestore(dir, dir, dir,
+                new ContainerRestore.TargetNamespaces(netns, Path.of("/u"), Path.of("/i")), List.of(procs), "podnet",
+                Map.of(), Duration.ofSeconds(5)));
+        ChildProcess.Result r = ChildProcess.run(cmd, Duration.ofSeconds(10));
+        assertThat(r.ok()).as(r.output()).isTrue();
+        assertThat(r.output()).startsWith("args: restore --images-dir " + dir).contains("namespace");
+        // the launcher wrote its own PID, which exec'd into the stand-in: the pid written is a number
+        assertThat(Files.readString(procs).strip()).matches("[0-9]+");
+    }
+
+    @Test
+    void everyMountButRootAndProcIsExternalUnderAKeyOfItsOwn() throws Exception {
+        long self = ProcessHandle.current().pid();
+        Map<String, String> external = MountPoint.externalMounts(self);
+        List<String> mountPoints = List.copyOf(external.keySet());
+        assertThat(mountPoints).isNotEmpty().doesNotContain("/").isSorted();
+        assertThat(MountPoint.of(self)).filteredOn(m -> m.fsType().equals("proc"))
+                .allSatisfy(m -> assertThat(external).doesNotContainKey(m.mountPoint()));
+        for (int i = 0; i < mountPoints.size(); i++) {
+            assertThat(external.get(mountPoints.get(i))).isEqualTo("mnt" + i);
+        }
     }
 
     @Test

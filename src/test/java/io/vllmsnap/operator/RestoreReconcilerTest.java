@@ -173,6 +173,9 @@ class RestoreReconcilerTest {
         held.finishJobsOnPoll = false;
         kube.sourcePod(ns, "held-pod", ns + "-held", "Running");
         var inProgress = kube.snapshot(ns, "in-progress", "held-pod");
+        // the restore must meet the snapshot already in progress (not still without status), for the message below
+        await().atMost(Duration.ofSeconds(20)).until(() -> kube.getSnapshot(ns, "in-progress"),
+                s -> s.getStatus() != null && s.getStatus().phase == SnapshotPhase.InProgress);
         kube.restore(ns, "early", "in-progress", 1);
         expect("early", RestorePhase.Pending, "SnapshotNotReady", "to be Ready (now InProgress)");
 

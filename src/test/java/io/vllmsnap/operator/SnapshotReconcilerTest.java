@@ -213,6 +213,42 @@ class SnapshotReconcilerTest {
     }
 
     /** The build (run by this Quarkus test) generates the CRDs from the API model; the committed ones must equal them. */
+    /**
+     * The running operator (not a unit under test): it creates the agent DaemonSet from the chart's ConfigMap as soon as
+     * the ConfigMap appears, and labels the node of a ready agent pod with what the agent can do.
+     */
+    @Test
+    void theRunningOperatorKeepsTheAgentDaemonSetAndLabelsNodesWithReadyAgents() {
+        String agentNs = "vllmsnap-system"; // vllmsnap.daemonset.namespace in the test profile (no POD_NAMESPACE)
+        if (client.namespaces().withName(agentNs).get() == null) {
+            client.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata()
+                    .withName(agentNs).endMetadata().build()).create();
+        }
+        client.configMaps().inNamespace(agentNs).resource(new io.fabric8.kubernetes.api.model.ConfigMapBuilder()
+                .withNewMetadata().withName("vllmsnap-agent-daemonset").withNamespace(agentNs).endMetadata()
+                .addToData(AgentDaemonSetKeeper.DESIRED_KEY, AgentDaemonSetKeeperTest.DESIRED).build()).create();
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(
+                client.apps().daemonSets().inNamespace(agentNs).withName("vllmsnap-agent").get()).isNotNull());
+
+        client.nodes().resource(new io.fabric8.kubernetes.api.model.NodeBuilder().withNewMetadata().withName(node)
+                .endMetadata().build()).create();
+        agents.on(node);
+        var agentPod = client.pods().inNamespace(agentNs).resource(new io.fabric8.kubernetes.api.model.PodBuilder()
+                .withNewMetadata().withName("agent-" + node).withNamespace(agentNs)
+                .addToLabels("app.kubernetes.io/name", "vllmsnap").addToLabels("app.kubernetes.io/component", "agent")
+                .endMetadata().withNewSpec().withNodeName(node).addNewContainer().withName("agent").withImage("agent")
+                .endContainer().endSpec().build()).create();
+        kube.setPhase(agentPod, "Running", true);
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(client.nodes().withName(node).get()
+                .getMetadata().getLabels()).containsEntry(NodeAgentReporter.READY_LABEL, "true")
+                .containsEntry(NodeAgentReporter.CRIU_LABEL, "4.2.1"));
+
+        client.pods().inNamespace(agentNs).withName("agent-" + node).withGracePeriod(0).delete();
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(client.nodes().withName(node).get()
+                .getMetadata().getLabels()).containsEntry(NodeAgentReporter.READY_LABEL, "false")
+                .doesNotContainKey(NodeAgentReporter.CRIU_LABEL));
+    }
+
     @Test
     void committedCrdsEqualTheOnesGeneratedFromTheApiModel() throws Exception {
         for (String crd : List.of("vllmsnapshots.vllmsnap.io-v1.yml", "vllmrestores.vllmsnap.io-v1.yml")) {

@@ -3,21 +3,14 @@ package io.vllmsnap.agent.container;
 import io.vllmsnap.agent.jobs.JobFailedException;
 import io.vllmsnap.engine.GpuCheckpointException;
 import io.vllmsnap.engine.GpuCheckpointer;
+import io.vllmsnap.engine.GpuSteps;
+import io.vllmsnap.engine.EngineException;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 
 /** The driver's checkpoint steps for every CUDA process of a container, run in parallel, failures named per process. */
 final class ContainerGpu {
-
-    interface Step {
-        void run(long pid) throws GpuCheckpointException;
-    }
 
     private final GpuCheckpointer gpu;
     private final Duration lockTimeout;
@@ -65,33 +58,12 @@ final class ContainerGpu {
         return gpu.gpus();
     }
 
-    private static void parallel(String what, List<Long> pids, Step step) {
-        if (pids.isEmpty()) {
-            return;
-        }
-        List<String> failures = new ArrayList<>();
-        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
-            List<Future<?>> futures = new ArrayList<>();
-            for (long pid : pids) {
-                futures.add(pool.submit(() -> {
-                    step.run(pid);
-                    return null;
-                }));
-            }
-            for (int i = 0; i < futures.size(); i++) {
-                try {
-                    futures.get(i).get();
-                } catch (ExecutionException e) {
-                    failures.add("process " + pids.get(i) + ": " + e.getCause().getMessage());
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    failures.add("interrupted");
-                }
-            }
-        }
-        if (!failures.isEmpty()) {
+    private static void parallel(String what, List<Long> pids, GpuSteps.Step step) {
+        try {
+            GpuSteps.parallel(what, pids, step);
+        } catch (EngineException e) {
             throw new JobFailedException("Gpu" + Character.toUpperCase(what.charAt(0)) + what.substring(1) + "Failed",
-                    "GPU " + what + " failed: " + String.join("; ", failures));
+                    e.getMessage(), e);
         }
     }
 }

@@ -7,14 +7,17 @@ import io.vllmsnap.agent.discovery.DiscoveredContainer;
 import io.vllmsnap.agent.jobs.ContainerCheckpointer;
 import io.vllmsnap.agent.jobs.JobFailedException;
 import io.vllmsnap.agent.store.Json;
-import io.vllmsnap.criu.ChildProcess;
+import io.vllmsnap.criu.ContainerDump;
+import io.vllmsnap.criu.ContainerRestore;
 import io.vllmsnap.criu.Criu;
 import io.vllmsnap.criu.CriuException;
 import io.vllmsnap.criu.MountPoint;
+import io.vllmsnap.criu.RootMount;
 import io.vllmsnap.engine.EngineException;
 import io.vllmsnap.engine.GpuCheckpointer;
 import io.vllmsnap.engine.VllmClient;
 import io.vllmsnap.engine.NoGpuCheckpointer;
+import io.vllmsnap.engine.Processes;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -24,7 +27,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 
 /**
  * Snapshot and restore of whole containers with CRIU, as a container runtime would do it, but into a placeholder
@@ -41,23 +43,7 @@ import java.util.TreeSet;
  */
 public class CriuContainerCheckpointer implements ContainerCheckpointer {
 
-    static final String NET_KEY = "podnet";
-    /** Fd number the restored tree's network namespace is handed to CRIU on. */
-    private static final int NET_FD = 3;
-    /**
-     * Fixed launcher script (arguments are passed as an array, never interpolated): joins the given cgroup.procs
-     * files so CRIU and everything it restores are created in the placeholder's cgroups, opens the placeholder's
-     * network namespace on fd 3, then runs CRIU.
-     */
-    private static final String JOIN_AND_EXEC = """
-            n=$1; shift
-            while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 90; shift; n=$((n-1)); done
-            exec 3<"$1" || exit 91; shift
-            exec "$@"
-            """;
-
     private final Criu criu;
-    private final String criuBinary;
     private final Path cgroupRoot;
     private final Duration criuTimeout;
     private final Duration readyTimeout;
@@ -73,7 +59,6 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
             GpuCheckpointer gpu) {
         this.gpu = new ContainerGpu(gpu, Duration.ofSeconds(30));
         this.criu = new Criu(criuBinary);
-        this.criuBinary = criuBinary;
         this.cgroupRoot = cgroupRoot;
         this.criuTimeout = criuTimeout;
         this.readyTimeout = readyTimeout;
@@ -82,25 +67,15 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
     @Override
     public SnapshotOutcome snapshot(DiscoveredContainer source, SnapshotJobRequest request, Path imageDir, Path workDir,
             PhaseListener phases) throws Exception {
-        Map<String, String> external = externalMounts(source.initPid());
+        Map<String, String> external = MountPoint.externalMounts(source.initPid());
         long netInode = source.namespaces().get("net");
         Path criuDir = Files.createDirectories(imageDir.resolve(ContainerImageLayout.CRIU_DIR));
-        Path log = workDir.resolve("dump.log");
-        List<String> cmd = new ArrayList<>(List.of(criuBinary, "dump", "--tree", Integer.toString(source.initPid()),
-                "--images-dir", criuDir.toString(), "--log-file", log.toString(), "-v4",
-                "--external", "net[" + netInode + "]:" + NET_KEY,
-                // Connections of clients (probes, users) are dumped, and restored closed: the copy has another address.
-                "--tcp-established", "--network-lock", "nftables"));
-        if (request.leaveRunning()) {
-            cmd.add("--leave-running");
-        }
+        ContainerDump dump = new ContainerDump(source.initPid(), criuDir, workDir.resolve(Criu.DUMP_LOG), netInode,
+                external, request.leaveRunning(), criuTimeout);
         Map<String, String> keyToMount = new LinkedHashMap<>();
-        external.forEach((mountPoint, key) -> {
-            cmd.addAll(List.of("--external", "mnt[" + mountPoint + "]:" + key));
-            keyToMount.put(key, mountPoint);
-        });
+        external.forEach((mountPoint, key) -> keyToMount.put(key, mountPoint));
         // the tree CRIU dumps: the container's init and its descendants
-        List<Long> cuda = gpu.cudaProcesses(tree(source.initPid()));
+        List<Long> cuda = gpu.cudaProcesses(Processes.tree(source.initPid()));
         gpu.checkSupported(cuda);
         // vLLM is asked to sleep at the pod's address: the agent does not enter the pod's network namespace
         VllmClient vllm = request.sleepLevel() > 0
@@ -118,9 +93,10 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
             }
             timed(phases, "criu-dump", () -> {
                 try {
-                    runCriu("CriuDumpFailed", "criu dump of container init " + source.initPid(), cmd, log);
-                } catch (JobFailedException e) {
-                    throw storageFull(imageDir) ? new JobFailedException("NoSpaceLeft", "image storage is full: " + e.getMessage(), e) : e;
+                    criu.dump(dump);
+                } catch (CriuException e) {
+                    throw storageFull(imageDir) ? new JobFailedException("NoSpaceLeft", "image storage is full: " + e.getMessage(), e)
+                            : criuFailed("CriuDumpFailed", e);
                 }
             });
         } catch (Exception e) {
@@ -142,7 +118,7 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
             });
         }
         Json.writeAtomically(imageDir.resolve(ContainerImageLayout.FILE_NAME),
-                new ContainerImageLayout(keyToMount, NET_KEY, request.vllmPort(), cuda.size(), request.sleepLevel()));
+                new ContainerImageLayout(keyToMount, ContainerDump.NETNS_KEY, request.vllmPort(), cuda.size(), request.sleepLevel()));
         return new SnapshotOutcome(nodeIdentity(), gpuNames());
     }
 
@@ -153,35 +129,29 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
         Path placeholderRoot = placeholder.root();
         Map<String, String> externalSources = externalSources(placeholder, layout, workDir.toAbsolutePath().getParent());
         Path root = Files.createDirectories(workDir.resolve("root"));
-        Path pidFile = workDir.resolve("restored.pid");
-        Path log = workDir.resolve("restore.log");
-        // CRIU wants --root to be a mount point: a bind of the placeholder's root file system, private to this job.
-        command("RootBindFailed", List.of("mount", "--bind", placeholderRoot + "/", root.toString()));
+        // The placeholder pod mounts the same volumes, devices and driver files at the same places.
+        ContainerRestore spec = new ContainerRestore(imageDir.resolve(ContainerImageLayout.CRIU_DIR), workDir, root,
+                new ContainerRestore.TargetNamespaces(placeholder.namespaceFile("net"), placeholder.namespaceFile("uts"),
+                        placeholder.namespaceFile("ipc")),
+                cgroupProcsFiles(placeholder.cgroup()), layout.netKey(), externalSources, criuTimeout);
+        // A bind of the placeholder's root file system, private to this job.
+        mountStep("RootBindFailed", () -> RootMount.bind(placeholderRoot, root));
         try {
-            List<String> cmd = new ArrayList<>(List.of("sh", "-c", JOIN_AND_EXEC, "vllmsnap-restore"));
-            List<Path> cgroupProcs = cgroupProcsFiles(placeholder.cgroup());
-            cmd.add(Integer.toString(cgroupProcs.size()));
-            cgroupProcs.forEach(p -> cmd.add(p.toString()));
-            cmd.add(placeholder.namespaceFile("net").toString());
-            cmd.addAll(List.of(criuBinary, "restore", "--images-dir", imageDir.resolve(ContainerImageLayout.CRIU_DIR).toString(),
-                    "--log-file", log.toString(), "-v4", "--restore-detached", "--pidfile", pidFile.toString(),
-                    "--root", root.toString(), "--manage-cgroups=ignore", "--tcp-close",
-                    "--inherit-fd", "fd[" + NET_FD + "]:" + layout.netKey(),
-                    "--join-ns", "uts:" + placeholder.namespaceFile("uts"),
-                    "--join-ns", "ipc:" + placeholder.namespaceFile("ipc")));
-            // The placeholder pod mounts the same volumes, devices and driver files at the same places.
-            externalSources.forEach((key, source) ->
-                    cmd.addAll(List.of("--external", "mnt[" + key + "]:" + source)));
-            timed(phases, "criu-restore", () -> runCriu("CriuRestoreFailed", "criu restore into placeholder "
-                    + placeholder.initPid(), cmd, log));
+            timed(phases, "criu-restore", () -> {
+                try {
+                    criu.restore(spec);
+                } catch (CriuException e) {
+                    throw criuFailed("CriuRestoreFailed", e);
+                }
+            });
         } finally {
-            command("RootUnmountFailed", List.of("umount", "--lazy", root.toString()));
+            mountStep("RootUnmountFailed", () -> RootMount.detach(root));
         }
-        long restored = Long.parseLong(Files.readString(pidFile).strip());
+        long restored = Long.parseLong(Files.readString(spec.pidFile()).strip());
         try {
             if (layout.cudaProcesses() > 0) {
                 timed(phases, "gpu-restore", () -> {
-                    List<Long> cuda = gpu.cudaProcesses(tree(restored));
+                    List<Long> cuda = gpu.cudaProcesses(Processes.tree(restored));
                     if (cuda.size() != layout.cudaProcesses()) {
                         throw new JobFailedException("GpuRestoreFailed", "the restored tree has " + cuda.size()
                                 + " CUDA processes, the image " + layout.cudaProcesses());
@@ -207,7 +177,7 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
         Path root = workDir.resolve("root").toAbsolutePath().normalize();
         try {
             if (MountTable.read(Path.of("/proc/self/mountinfo")).at(root.toString()).isPresent()) {
-                command("RootUnmountFailed", List.of("umount", "--lazy", root.toString()));
+                mountStep("RootUnmountFailed", () -> RootMount.detach(root));
             }
         } catch (IOException | JobFailedException e) {
             org.jboss.logging.Logger.getLogger(CriuContainerCheckpointer.class).warnf("cannot unmount %s: %s", root, e.getMessage());
@@ -241,11 +211,6 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
         return gpu.gpus().stream().map(g -> new io.vllmsnap.agent.api.NodeCapabilities.GpuInfo(g.uuid(), g.name(), 0)).toList();
     }
 
-    private static List<Long> tree(long pid) {
-        return ProcessHandle.of(pid).map(h -> java.util.stream.Stream.concat(java.util.stream.Stream.of(h), h.descendants())
-                .map(ProcessHandle::pid).toList()).orElse(List.of());
-    }
-
     /**
      * For each external mount of the image, the directory to bind there: what the placeholder has mounted at that
      * mount point, as a path in the agent's own mount namespace (CRIU cannot clone a mount of another namespace).
@@ -266,24 +231,6 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
             sources.put(e.getKey(), ours.pathOf(mount).orElse(placeholder.root() + mountPoint));
         }
         return sources;
-    }
-
-    /**
-     * Every mount point of the container except its root and /proc file systems, each under a key of its own. The
-     * container's init sees its mount namespace through /proc/PID/mountinfo.
-     */
-    static Map<String, String> externalMounts(long initPid) throws IOException {
-        TreeSet<String> mountPoints = new TreeSet<>();
-        for (MountPoint m : MountPoint.of(initPid)) {
-            if (!m.mountPoint().equals("/") && !m.fsType().equals("proc")) {
-                mountPoints.add(m.mountPoint());
-            }
-        }
-        Map<String, String> external = new LinkedHashMap<>();
-        for (String mp : mountPoints) {
-            external.put(mp, "m" + external.size());
-        }
-        return external;
     }
 
     /**
@@ -338,48 +285,23 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
                 + " within " + readyTimeout.toSeconds() + " s");
     }
 
-    private void runCriu(String reason, String what, List<String> cmd, Path log) {
-        ChildProcess.Result r;
+    /** A CRIU failure as a job failure; a full disk (seen in CRIU's errors) gets a reason of its own. */
+    private static JobFailedException criuFailed(String reason, CriuException e) {
+        String why = e.getMessage().contains("No space left on device") ? "NoSpaceLeft" : reason;
+        return new JobFailedException(why, e.getMessage(), e);
+    }
+
+    private static void mountStep(String reason, MountStep step) {
         try {
-            r = ChildProcess.run(cmd, criuTimeout);
-        } catch (IOException e) {
-            throw new JobFailedException(reason, what + ": cannot run " + criuBinary + ": " + e.getMessage(), e);
-        } catch (ChildProcess.TimeoutException e) {
-            throw new JobFailedException(reason, what + ": " + e.getMessage() + errorLines(log));
-        }
-        if (!r.ok()) {
-            String output = r.output().isBlank() ? "" : "\n  " + r.output().strip();
-            String errors = errorLines(log);
-            String why = errors.contains("No space left on device") ? "NoSpaceLeft" : reason;
-            throw new JobFailedException(why, what + " failed (exit " + r.exitCode() + ")" + errors + output);
+            step.run();
+        } catch (CriuException e) {
+            throw new JobFailedException(reason, e.getMessage(), e);
         }
     }
 
-    private static void command(String reason, List<String> cmd) {
-        try {
-            ChildProcess.Result r = ChildProcess.run(cmd, Duration.ofSeconds(30));
-            if (!r.ok()) {
-                throw new JobFailedException(reason, String.join(" ", cmd) + " failed: " + r.output().strip());
-            }
-        } catch (IOException | ChildProcess.TimeoutException e) {
-            throw new JobFailedException(reason, String.join(" ", cmd) + " failed: " + e.getMessage());
-        }
-    }
-
-    /** The CRIU log's error lines, without the rlimit complaint it logs on every run. */
-    private static String errorLines(Path log) {
-        try {
-            if (!Files.exists(log)) {
-                return "";
-            }
-            List<String> errors = Files.readAllLines(log).stream()
-                    .filter(l -> l.contains("Error") && !l.contains("RLIMIT_NOFILE"))
-                    .toList();
-            List<String> last = errors.subList(Math.max(0, errors.size() - 8), errors.size());
-            return last.isEmpty() ? "" : ":\n  " + String.join("\n  ", last);
-        } catch (IOException e) {
-            return "";
-        }
+    @FunctionalInterface
+    private interface MountStep {
+        void run() throws CriuException;
     }
 
     /** A full disk may also cut CRIU's own log short (it lives on the same storage), so ask the file system too. */

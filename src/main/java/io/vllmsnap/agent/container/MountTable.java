@@ -1,5 +1,7 @@
 package io.vllmsnap.agent.container;
 
+import io.vllmsnap.criu.MountPoint;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,7 +26,7 @@ record MountTable(List<Entry> entries) {
             if (sep < 6 || f.length < sep + 2) {
                 continue;
             }
-            entries.add(new Entry(f[2], unescape(f[3]), unescape(f[4]), f[sep + 1]));
+            entries.add(new Entry(f[2], MountPoint.unescape(f[3]), MountPoint.unescape(f[4]), f[sep + 1]));
         }
         return new MountTable(List.copyOf(entries));
     }
@@ -64,19 +66,5 @@ record MountTable(List<Entry> entries) {
             }
         }
         return Optional.empty();
-    }
-
-    static String unescape(String s) {
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 3 < s.length()) {
-                b.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-                i += 3;
-            } else {
-                b.append(c);
-            }
-        }
-        return b.toString();
     }
 }

@@ -22,6 +22,14 @@ public class AgentMetrics {
                 .strongReference(true).register(registry);
     }
 
+    /** Free and total bytes of the image storage (the alert "storage nearly full" and the dashboard divide them). */
+    public void imageStorage(Supplier<Number> freeBytes, Supplier<Number> sizeBytes) {
+        Gauge.builder("vllmsnap.agent.image.storage.free", freeBytes).description("Free bytes on the node's image storage")
+                .baseUnit("bytes").strongReference(true).register(registry);
+        Gauge.builder("vllmsnap.agent.image.storage.size", sizeBytes).description("Size of the node's image storage")
+                .baseUnit("bytes").strongReference(true).register(registry);
+    }
+
     public void phase(String kind, String phase, long millis) {
         Timer.builder("vllmsnap.agent.job.phase.duration").description("Duration of one phase of an agent job")
                 .tag("kind", kind).tag("phase", phase).register(registry).record(Duration.ofMillis(millis));

@@ -93,6 +93,16 @@ public class JobRunner implements AutoCloseable {
             if (known.isPresent()) {
                 return sameRequest(known.get(), request, known.get().snapshot());
             }
+            // Two dumps of one container would freeze and unlock it under each other's feet: one at a time.
+            for (StoredJob other : jobs.all()) {
+                SnapshotJobRequest running = other.snapshot();
+                if (running != null && !other.status().state().isTerminal()
+                        && running.podUid().equals(request.podUid()) && running.containerName().equals(request.containerName())) {
+                    throw new AgentRejectedException("SourceBusy", "container " + request.containerName() + " of pod "
+                            + request.podUid() + " is being snapshotted by job " + other.status().jobId() + " ("
+                            + other.status().state() + "); try again when it is done");
+                }
+            }
             if (images.exists(request.namespace(), request.imageId())) {
                 throw new AgentRejectedException("ImageExists", "image " + request.imageId() + " already exists in namespace "
                         + request.namespace() + "; choose another image ID or delete it first");

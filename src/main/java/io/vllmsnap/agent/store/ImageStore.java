@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileVisitResult;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -126,13 +127,28 @@ public class ImageStore {
         deleteTree(imageDir(namespace, imageId));
     }
 
+    /** Bytes still free for images on the file system holding the store (0 when it cannot be read). */
     public long freeBytes() {
+        return fileStoreBytes(true);
+    }
+
+    /** Size of the file system holding the store (0 when it cannot be read). */
+    public long totalBytes() {
+        return fileStoreBytes(false);
+    }
+
+    private long fileStoreBytes(boolean free) {
         try {
+            // the store's root may not exist yet: the nearest existing parent is on the same file system
             Path existing = root;
             while (existing != null && !Files.exists(existing)) {
                 existing = existing.getParent();
             }
-            return existing == null ? 0 : Files.getFileStore(existing).getUsableSpace();
+            if (existing == null) {
+                return 0;
+            }
+            FileStore store = Files.getFileStore(existing);
+            return free ? store.getUsableSpace() : store.getTotalSpace();
         } catch (IOException e) {
             return 0;
         }

@@ -71,7 +71,11 @@ class JobRunnerTest {
     }
 
     static SnapshotJobRequest snapshot(String jobId, String ns, String imageId) {
-        return new SnapshotJobRequest(jobId, ns, imageId, SOURCE_POD, "vllm", "containerd://" + SOURCE_CID, 0, true, 8000);
+        return snapshotOf(jobId, ns, imageId, SOURCE_POD, SOURCE_CID);
+    }
+
+    static SnapshotJobRequest snapshotOf(String jobId, String ns, String imageId, String pod, String cid) {
+        return new SnapshotJobRequest(jobId, ns, imageId, pod, "vllm", "containerd://" + cid, 0, true, 8000);
     }
 
     static RestoreJobRequest restore(String jobId, String ns, String imageId, String pod, String cid) {
@@ -229,14 +233,35 @@ class JobRunnerTest {
         JobRunner runner = start(engine, 1);
         runner.submitSnapshot(snapshot("snap-1", "team-a", "warm-1"));
         assertThat(engine.entered.await(10, TimeUnit.SECONDS)).isTrue();
-        runner.submitSnapshot(snapshot("snap-2", "team-a", "warm-2"));
-        runner.submitSnapshot(snapshot("snap-3", "team-a", "warm-3"));
+        runner.submitSnapshot(snapshotOf("snap-2", "team-a", "warm-2", TARGET_POD, TARGET_CID));
+        runner.submitSnapshot(snapshotOf("snap-3", "team-a", "warm-3", SECOND_TARGET_POD, SECOND_TARGET_CID));
 
         assertThat(runner.status("snap-3").queuePosition()).isEqualTo(2);
         assertThat(runner.queueDepth()).isEqualTo(2);
         assertThat(registry.get("vllmsnap.agent.queue.depth").gauge().value()).isEqualTo(2.0);
         engine.hold.countDown();
         awaitDone(runner, "snap-3");
+        assertThat(engine.maxRunning.get()).isEqualTo(1);
+    }
+
+    @Test
+    void secondSnapshotOfABusySourceIsRefusedNotInterleaved() throws Exception {
+        engine.hold = new CountDownLatch(1);
+        JobRunner runner = start(engine, 2);
+        runner.submitSnapshot(snapshot("snap-1", "team-a", "warm-1"));
+        assertThat(engine.entered.await(10, TimeUnit.SECONDS)).isTrue();
+
+        assertThatThrownBy(() -> runner.submitSnapshot(snapshot("snap-2", "team-a", "warm-2")))
+                .isInstanceOfSatisfying(AgentRejectedException.class, e -> {
+                    assertThat(e.reason()).isEqualTo("SourceBusy");
+                    assertThat(e.getMessage()).contains("snap-1");
+                });
+        assertThat(runner.status("snap-2")).isNull();
+        engine.hold.countDown();
+        assertThat(awaitDone(runner, "snap-1").state()).isEqualTo(JobState.SUCCEEDED);
+        // once the first is done, the same source may be snapshotted again
+        runner.submitSnapshot(snapshot("snap-2", "team-a", "warm-2"));
+        assertThat(awaitDone(runner, "snap-2").state()).isEqualTo(JobState.SUCCEEDED);
         assertThat(engine.maxRunning.get()).isEqualTo(1);
     }
 

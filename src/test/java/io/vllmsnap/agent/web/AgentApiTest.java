@@ -113,6 +113,17 @@ class AgentApiTest {
         assertThat(metrics).containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"missing-token\"[^}]*} [1-9]")
                 .containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"invalid-token\"[^}]*} [1-9]")
                 .containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"forbidden-identity\"[^}]*} [1-9]");
+        // the storage gauges the "storage nearly full" alert divides: real numbers of the file system under target/
+        long size = Files.getFileStore(AgentTestProfile.STORAGE.getParent()).getTotalSpace();
+        assertThat(metrics).containsPattern("(?m)^vllmsnap_agent_image_storage_free_bytes(\\{[^}]*})? [0-9.E]+$")
+                .containsPattern("(?m)^vllmsnap_agent_image_storage_size_bytes(\\{[^}]*})? [0-9.E]+$");
+        assertThat(gauge(metrics, "vllmsnap_agent_image_storage_size_bytes")).isEqualTo(size);
+        assertThat(gauge(metrics, "vllmsnap_agent_image_storage_free_bytes")).isPositive().isLessThanOrEqualTo(size);
+    }
+
+    private static double gauge(String exposition, String name) {
+        return exposition.lines().filter(l -> l.startsWith(name + " ") || l.startsWith(name + "{"))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).findFirst().orElseThrow();
     }
 
     @Test
