@@ -10,7 +10,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Metric names: the ones the application exports, and the ones a PromQL expression reads. */
-final class MetricNames {
+public final class MetricNames {
 
     /** Series Prometheus itself makes for every scrape target; the alerts may use them. */
     static final Set<String> PROMETHEUS_SERIES = Set.of("up");
@@ -22,8 +22,14 @@ final class MetricNames {
     private MetricNames() {
     }
 
-    /** The names listed in src/test/resources/io/vllmsnap/chart/exported-metric-names.txt. */
-    static Set<String> expectedExports() {
+    /** Prefix of the series the agent exports; the others are the operator's. */
+    public static final String AGENT_PREFIX = "vllmsnap_agent_";
+
+    /**
+     * The names listed in src/test/resources/io/vllmsnap/chart/exported-metric-names.txt: what the dashboard and
+     * alerts may read. The operator's and the agent's metrics tests check each of their names against a real scrape.
+     */
+    public static Set<String> expectedExports() {
         try (InputStream in = MetricNames.class.getResourceAsStream("exported-metric-names.txt")) {
             Set<String> names = new TreeSet<>();
             new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().map(String::strip)
@@ -35,7 +41,7 @@ final class MetricNames {
     }
 
     /** Series names in a Prometheus text exposition (an answer of /q/metrics). */
-    static Set<String> fromScrape(String exposition) {
+    public static Set<String> fromScrape(String exposition) {
         Set<String> names = new TreeSet<>();
         exposition.lines().map(String::strip).filter(l -> !l.isEmpty() && !l.startsWith("#"))
                 .forEach(l -> names.add(l.split("[{\\s]", 2)[0]));

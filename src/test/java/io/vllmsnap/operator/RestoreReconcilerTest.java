@@ -1,5 +1,6 @@
 package io.vllmsnap.operator;
 
+import io.vllmsnap.chart.MetricNames;
 import static io.restassured.RestAssured.given;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -131,6 +132,9 @@ class RestoreReconcilerTest {
                 .contains("vllmsnap_snapshot_size_bytes_count")
                 .containsPattern("vllmsnap_snapshots_total\\{result=\"success\"}")
                 .contains("operator_sdk_reconciliations");
+        // every operator series the dashboard and alerts may read is really exported
+        assertThat(MetricNames.fromScrape(metrics)).containsAll(MetricNames.expectedExports().stream()
+                .filter(name -> !name.startsWith(MetricNames.AGENT_PREFIX)).toList());
     }
 
     @Test

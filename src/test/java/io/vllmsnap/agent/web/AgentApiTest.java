@@ -1,5 +1,6 @@
 package io.vllmsnap.agent.web;
 
+import io.vllmsnap.chart.MetricNames;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.test.common.http.TestHTTPResource;
@@ -119,6 +120,9 @@ class AgentApiTest {
                 .containsPattern("(?m)^vllmsnap_agent_image_storage_size_bytes(\\{[^}]*})? [0-9.E]+$");
         assertThat(gauge(metrics, "vllmsnap_agent_image_storage_size_bytes")).isEqualTo(size);
         assertThat(gauge(metrics, "vllmsnap_agent_image_storage_free_bytes")).isPositive().isLessThanOrEqualTo(size);
+        // every agent series the dashboard and alerts may read is really exported
+        assertThat(MetricNames.fromScrape(metrics)).containsAll(MetricNames.expectedExports().stream()
+                .filter(name -> name.startsWith(MetricNames.AGENT_PREFIX)).toList());
     }
 
     private static double gauge(String exposition, String name) {
