@@ -182,7 +182,8 @@ class AgentApiTest {
         NodeAgent agent = agent(OPERATOR_TOKEN);
         try (EmulatedNode node = new EmulatedNode()) {
             EmulatedNode.Pod source = node.pod();
-            node.startServer(source, Path.of("target/agent-it/weights-16m").toAbsolutePath(), "16MiB", "64MiB");
+            Path weights = Files.createDirectories(Path.of("target/agent-api-it").toAbsolutePath()).resolve("weights-16m");
+            node.startServer(source, weights, "16MiB", "64MiB");
             EmulatedNode.complete(source, "before the snapshot");
             JsonNode before = EmulatedNode.get(source, "/state");
 
