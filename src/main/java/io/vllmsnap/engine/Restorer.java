@@ -103,7 +103,7 @@ public final class Restorer {
             String text = null;
             if (req.firstToken()) {
                 text = timer.time("first-token", "/v1/completions max_tokens=1",
-                        () -> vllm.complete("vllmsnap first token", 1).path("choices").path(0).path("text").asText());
+                        () -> vllm.complete(VllmClient.FIRST_TOKEN_PROMPT, 1).path("choices").path(0).path("text").asText());
             }
             if (lazyDaemon != null) {
                 cleanUpWhenDone(lazyDaemon, work, req.timeouts().criu());

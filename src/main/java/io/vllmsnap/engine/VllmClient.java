@@ -17,6 +17,12 @@ import java.time.Duration;
  * {@code --tcp-established}.
  */
 public final class VllmClient {
+    /**
+     * The prompt of the one-token completion that ends a restore ("request accepted → first token"). One constant
+     * for every restore path, so that a test can send the same probe to a source and compare states.
+     */
+    public static final String FIRST_TOKEN_PROMPT = "vllmsnap first token";
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private final String base;
     private final Duration requestTimeout;

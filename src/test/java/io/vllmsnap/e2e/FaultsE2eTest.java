@@ -134,7 +134,7 @@ class FaultsE2eTest {
         assertThat(cluster.restorePods("qwen")).hasSize(1);
         assertThat(cluster.leftovers("node-a")).isEmpty();
         assertThat(cluster.images("node-a")).hasSize(1);
-        String source = SnapshotRestoreE2eTest.digestOfNextAnswer(cluster.container("vllm-0"));
+        String source = SnapshotRestoreE2eTest.digestOfNextAnswerAfterTheProbe(cluster.container("vllm-0"));
         assertThat(SnapshotRestoreE2eTest.digestOfNextAnswer(cluster.container(pod))).isEqualTo(source);
     }
 

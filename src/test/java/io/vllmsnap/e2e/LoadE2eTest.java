@@ -103,7 +103,7 @@ class LoadE2eTest {
         for (var p : ready.getStatus().pods) {
             answers.add(SnapshotRestoreE2eTest.digestOfNextAnswer(cluster.container(p.name)));
         }
-        expected = SnapshotRestoreE2eTest.digestOfNextAnswer(cluster.container("vllm-0"));
+        expected = SnapshotRestoreE2eTest.digestOfNextAnswerAfterTheProbe(cluster.container("vllm-0"));
         assertThat(answers).containsOnly(expected);
         assertThat(cluster.leftovers("node-a")).isEmpty();
         System.out.printf("e2e load: %d restores, agent queue depth max %.0f, queue positions seen %s%n", REPLICAS,

@@ -68,16 +68,22 @@ class SnapshotRestoreE2eTest {
         assertThat(cluster.images("node-a")).hasSize(1);
         // the source was left running and still holds the state it was snapshotted with
         assertThat(EmulatedNode.get(source, "/state").get("counter")).isEqualTo(atSnapshot.get("counter"));
+        // every copy serves the restore's first-token request before it counts as restored; the source gets the same
+        // request once, and from then on a copy and the source hold the same state
+        EmulatedNode.firstTokenProbe(source);
+        JsonNode asRestored = EmulatedNode.get(source, "/state");
+        assertThat(asRestored.get("counter").asInt()).isEqualTo(atSnapshot.get("counter").asInt() + 1);
 
         cluster.restore("qwen", "warm", 1);
         VllmRestore one = cluster.awaitRestore("qwen", s -> s.phase == RestorePhase.Ready && s.readyReplicas == 1, RESTORE_TIMEOUT);
         assertThat(one.getStatus().pods).singleElement().satisfies(p -> {
             assertThat(p.node).isEqualTo("node-a");
-            assertThat(p.phaseMillis).containsKeys("criu-restore", "ready");
-            assertThat(p.totalMillis).isPositive();
+            assertThat(p.phaseMillis).containsKeys("criu-restore", "ready", "first-token");
+            assertThat(p.totalMillis).isGreaterThanOrEqualTo(p.phaseMillis.get("first-token")).isPositive();
         });
         assertThat(one.getStatus().lastRestoreLatency).isNotBlank();
-        // the first answer of a copy is the answer the source gives next: same weights, KV pool, kernels and counter
+        // the first answer of a copy (after the restore's own first token) is the answer the source gives next: same
+        // weights, KV pool, kernels and counter
         String expected = digestOfNextAnswer(cluster.container(one.getStatus().pods.getFirst().name));
 
         cluster.scale("qwen", 3);
@@ -87,8 +93,9 @@ class SnapshotRestoreE2eTest {
         assertThat(names).hasSize(3).contains(one.getStatus().pods.getFirst().name);
         // the two new copies (the status does not promise an order; the first copy has answered once already)
         for (String pod : names.stream().filter(n -> !n.equals(one.getStatus().pods.getFirst().name)).toList()) {
-            assertThat(cluster.state(pod).get("counter")).isEqualTo(atSnapshot.get("counter"));
-            assertThat(cluster.state(pod).get("kv_sha256")).isEqualTo(atSnapshot.get("kv_sha256"));
+            assertThat(cluster.state(pod).get("counter")).isEqualTo(asRestored.get("counter"));
+            assertThat(cluster.state(pod).get("kv_sha256")).isEqualTo(asRestored.get("kv_sha256"));
+            assertThat(cluster.state(pod).get("weights_sha256")).isEqualTo(atSnapshot.get("weights_sha256"));
             assertThat(digestOfNextAnswer(cluster.container(pod))).as("first answer of %s", pod).isEqualTo(expected);
         }
         for (Pod pod : cluster.restorePods("qwen")) {
@@ -142,12 +149,14 @@ class SnapshotRestoreE2eTest {
 
         cluster.restore("awake", "asleep", 1);
         VllmRestore ready = cluster.awaitRestore("awake", s -> s.phase == RestorePhase.Ready && s.readyReplicas == 1, RESTORE_TIMEOUT);
-        assertThat(ready.getStatus().pods.getFirst().phaseMillis).containsKeys("criu-restore", "wake", "ready");
+        assertThat(ready.getStatus().pods.getFirst().phaseMillis).containsKeys("criu-restore", "wake", "ready", "first-token");
         EmulatedNode.Pod copy = cluster.container(ready.getStatus().pods.getFirst().name);
         assertThat(EmulatedNode.get(copy, "/is_sleeping").get("is_sleeping").asBoolean()).isFalse();
-        assertThat(EmulatedNode.get(copy, "/state").get("counter").asInt()).isEqualTo(counter);
-        // woken with a fresh KV pool like the source after its own wake: their next answers match
-        assertThat(digestOfNextAnswer(copy)).isEqualTo(digestOfNextAnswer(source));
+        // the copy served the restore's first token: the request history continued from the source's
+        assertThat(EmulatedNode.get(copy, "/state").get("counter").asInt()).isEqualTo(counter + 1);
+        // woken with a fresh KV pool like the source after its own wake: given the same first-token request, their
+        // next answers match
+        assertThat(digestOfNextAnswer(copy)).isEqualTo(digestOfNextAnswerAfterTheProbe(source));
     }
 
     @Test
@@ -180,7 +189,7 @@ class SnapshotRestoreE2eTest {
         cluster.scale("qwen", 3);
         Thread.sleep(1500);
         assertThat(cluster.restorePods("qwen")).hasSize(2);
-        String source = digestOfNextAnswer(cluster.container("vllm-0"));
+        String source = digestOfNextAnswerAfterTheProbe(cluster.container("vllm-0"));
         for (Pod pod : cluster.restorePods("qwen")) {
             assertThat(digestOfNextAnswer(cluster.container(pod.getMetadata().getName()))).isEqualTo(source);
         }
@@ -211,7 +220,7 @@ class SnapshotRestoreE2eTest {
         assertThat(ready.getStatus().pods).allSatisfy(p -> assertThat(p.node).isEqualTo("node-b"));
         assertThat(cluster.agent("node-b").restoreJobs).hasSize(2);
         assertThat(cluster.agent("node-a").restoreJobs).isEmpty();
-        String source = digestOfNextAnswer(cluster.container("vllm-0"));
+        String source = digestOfNextAnswerAfterTheProbe(cluster.container("vllm-0"));
         for (var p : ready.getStatus().pods) {
             assertThat(digestOfNextAnswer(cluster.container(p.name))).isEqualTo(source);
         }
@@ -219,6 +228,15 @@ class SnapshotRestoreE2eTest {
 
     static String digestOfNextAnswer(EmulatedNode.Pod pod) throws Exception {
         return EmulatedNode.complete(pod, "what state are you in?").get("vllmsnap").get("digest").asText();
+    }
+
+    /**
+     * The next answer of a source left running, once it has served the request every restore ends with (the first
+     * token, which each copy served): the answer a restored copy gives first. Call once per source.
+     */
+    static String digestOfNextAnswerAfterTheProbe(EmulatedNode.Pod source) throws Exception {
+        EmulatedNode.firstTokenProbe(source);
+        return digestOfNextAnswer(source);
     }
 
     static String conditions(VllmSnapshot s) {

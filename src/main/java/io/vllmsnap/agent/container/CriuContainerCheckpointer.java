@@ -159,11 +159,18 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
                     gpu.restoreAndUnlock(cuda);
                 });
             }
+            VllmClient vllm = new VllmClient(PodAddress.of(placeholder.initPid()), layout.vllmPort(), Duration.ofSeconds(60));
             if (layout.sleepLevel() > 0) {
-                VllmClient vllm = new VllmClient(PodAddress.of(placeholder.initPid()), layout.vllmPort(), Duration.ofSeconds(60));
                 timed(phases, "wake", () -> vllm(vllm::wakeUp, "VllmWakeFailed"));
             }
-            timed(phases, "ready", () -> awaitListening(restored, layout.vllmPort()));
+            timed(phases, "ready", () -> {
+                long deadline = System.nanoTime() + readyTimeout.toNanos(); // one limit for both waits
+                awaitListening(restored, layout.vllmPort()); // cheap: no HTTP until the socket is there
+                Duration left = Duration.ofNanos(Math.max(0, deadline - System.nanoTime()));
+                vllm(() -> vllm.awaitHealthy(left), "RestoredServerNotHealthy");
+            });
+            // The promise is "request accepted → first token": the restore ends with one generated token.
+            timed(phases, "first-token", () -> vllm(() -> vllm.complete(VllmClient.FIRST_TOKEN_PROMPT, 1), "FirstTokenFailed"));
         } catch (Exception e) {
             ProcessHandle.of(restored).ifPresent(ProcessHandle::destroyForcibly); // our own half-restored tree only
             throw e;

@@ -56,6 +56,12 @@ class ContainerJobsRealCriuTest {
         return runner.status(jobId);
     }
 
+    /** A restore's total runs from the request's acceptance to its first token: it covers every phase, that one too. */
+    static void assertTotalCoversEveryPhase(JobStatus s) {
+        assertThat(s.totalMillis()).isGreaterThanOrEqualTo(s.phaseMillis().values().stream().mapToLong(Long::longValue).sum())
+                .isGreaterThanOrEqualTo(s.phaseMillis().get("first-token"));
+    }
+
     static SnapshotJobRequest snapshot(String jobId, EmulatedNode.Pod pod, String imageId) {
         return new SnapshotJobRequest(jobId, "team-a", imageId, pod.uid(), "vllm", pod.containerRef(), 0, true, EmulatedNode.PORT);
     }
@@ -100,7 +106,8 @@ class ContainerJobsRealCriuTest {
         for (String job : new String[] {"r-1", "r-2"}) {
             JobStatus s = awaitDone(job);
             assertThat(s.state()).as(s.errorMessage()).isEqualTo(JobState.SUCCEEDED);
-            assertThat(s.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "ready");
+            assertThat(s.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "ready", "first-token");
+            assertTotalCoversEveryPhase(s);
             assertThat(s.gpus()).containsExactly("Test GPU/GPU-test-0");
         }
         // snapshot (source left running): lock + checkpoint, dump, then restore + unlock of the source;
@@ -122,15 +129,50 @@ class ContainerJobsRealCriuTest {
             assertThat(EmulatedNode.procs(first).contains((int) c.pid()) || EmulatedNode.procs(second).contains((int) c.pid()))
                     .as("GPU restore of %s in a placeholder's cgroup", c).isTrue();
         }
+        // each copy served the restore's first-token request; the source (left running, not asked since) gets the
+        // same request, and then each copy holds exactly the source's state: counter, KV pool, weights, kernels
+        EmulatedNode.firstTokenProbe(source);
+        JsonNode probed = EmulatedNode.get(source, "/state");
+        assertThat(probed.get("counter").asInt()).isEqualTo(before.get("counter").asInt() + 1);
         for (EmulatedNode.Pod target : new EmulatedNode.Pod[] {first, second}) {
             JsonNode restored = EmulatedNode.get(target, "/state");
-            assertThat(restored.get("counter")).isEqualTo(before.get("counter"));
-            assertThat(restored.get("kv_sha256")).isEqualTo(before.get("kv_sha256"));
-            assertThat(restored.get("kernels_sha256")).isEqualTo(before.get("kernels_sha256"));
+            assertThat(restored.get("counter")).isEqualTo(probed.get("counter"));
+            assertThat(restored.get("kv_sha256")).isEqualTo(probed.get("kv_sha256"));
+            assertThat(restored.get("weights_sha256")).isEqualTo(probed.get("weights_sha256"));
+            assertThat(restored.get("kernels_sha256")).isEqualTo(probed.get("kernels_sha256"));
         }
         // the copies are independent: a request to one does not move the other
         EmulatedNode.complete(first, "only first");
-        assertThat(EmulatedNode.get(second, "/state").get("counter")).isEqualTo(before.get("counter"));
+        assertThat(EmulatedNode.get(second, "/state").get("counter")).isEqualTo(probed.get("counter"));
+    }
+
+    /**
+     * A copy that answers /health but cannot give a token is no restored server: the restore fails with a reason of its
+     * own, and the agent kills the copy it made (only that: the source serves on).
+     */
+    @Test
+    void aRestoredCopyThatCannotGiveItsFirstTokenFailsTheRestoreAndIsKilled() throws Exception {
+        EmulatedNode.Pod source = node.pod();
+        node.startServer(source, WORK.resolve("weights-16m"), "16MiB", "64MiB");
+        // put to sleep by its user and snapshotted as it is (sleep level 0: the agent neither sleeps nor wakes it);
+        // asleep, like vLLM, it answers /health but refuses completions
+        EmulatedNode.post(source, "/sleep?level=1");
+        runner(storage, 1);
+        runner.submitSnapshot(snapshot("snap-asleep", source, "asleep"));
+        assertThat(awaitDone("snap-asleep").state()).as(runner.status("snap-asleep").errorMessage()).isEqualTo(JobState.SUCCEEDED);
+
+        EmulatedNode.Pod target = node.pod();
+        node.startPlaceholder(target);
+        runner.submitRestore(new RestoreJobRequest("r-asleep", "team-a", "asleep", target.uid(), "vllm",
+                target.containerRef(), EmulatedNode.PORT, null));
+        JobStatus restore = awaitDone("r-asleep");
+
+        assertThat(restore.state()).isEqualTo(JobState.FAILED);
+        assertThat(restore.errorReason()).as(restore.errorMessage()).isEqualTo("FirstTokenFailed");
+        assertThat(restore.errorMessage()).contains("completion answered HTTP 503");
+        assertThat(restore.phaseMillis()).containsKey("ready").doesNotContainKey("first-token");
+        await().atMost(30, TimeUnit.SECONDS).until(() -> !EmulatedNode.answers(target));
+        assertThat(EmulatedNode.answers(source)).as("the source serves on").isTrue();
     }
 
     /**
@@ -159,11 +201,18 @@ class ContainerJobsRealCriuTest {
                 target.containerRef(), EmulatedNode.PORT, null));
         JobStatus restore = awaitDone("r-sleep");
         assertThat(restore.state()).as(restore.errorMessage()).isEqualTo(JobState.SUCCEEDED);
-        assertThat(restore.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "wake", "ready");
+        assertThat(restore.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "wake", "ready",
+                "first-token");
+        assertTotalCoversEveryPhase(restore);
+        // both woke with a fresh KV pool; the copy then served the first-token request, which the source now gets too
+        EmulatedNode.firstTokenProbe(source);
+        JsonNode probed = EmulatedNode.get(source, "/state");
+        assertThat(probed.get("counter").asInt()).isEqualTo(before.get("counter").asInt() + 1);
         JsonNode after = EmulatedNode.get(target, "/state");
         assertThat(after.path("sleep_level").asInt()).isZero();
         assertThat(after.get("weights_sha256")).isEqualTo(before.get("weights_sha256"));
-        assertThat(after.get("counter")).isEqualTo(before.get("counter"));
+        assertThat(after.get("counter")).isEqualTo(probed.get("counter"));
+        assertThat(after.get("kv_sha256")).isEqualTo(probed.get("kv_sha256"));
     }
 
     /**

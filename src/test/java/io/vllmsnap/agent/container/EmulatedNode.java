@@ -3,6 +3,7 @@ package io.vllmsnap.agent.container;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.vllmsnap.agent.discovery.CgroupLocator;
+import io.vllmsnap.engine.VllmClient;
 
 import java.io.IOException;
 import java.net.URI;
@@ -148,9 +149,27 @@ public final class EmulatedNode implements AutoCloseable {
     }
 
     public static JsonNode complete(Pod pod, String prompt) throws IOException, InterruptedException {
+        return complete(pod, prompt, 4);
+    }
+
+    public static JsonNode complete(Pod pod, String prompt, int maxTokens) throws IOException, InterruptedException {
         return send(HttpRequest.newBuilder(pod.url("/v1/completions")).timeout(Duration.ofSeconds(10))
                 .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"" + prompt + "\",\"max_tokens\":4}")).build());
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"" + prompt + "\",\"max_tokens\":" + maxTokens + "}"))
+                .build());
+    }
+
+    public static JsonNode post(Pod pod, String path) throws IOException, InterruptedException {
+        return send(HttpRequest.newBuilder(pod.url(path)).timeout(Duration.ofSeconds(10))
+                .POST(HttpRequest.BodyPublishers.noBody()).build());
+    }
+
+    /**
+     * The request every restore ends with (its first token). A restored copy has served it once; sending it to a
+     * source left running brings the source to the state the copies are in, so the two can be compared whole.
+     */
+    public static JsonNode firstTokenProbe(Pod pod) throws IOException, InterruptedException {
+        return complete(pod, VllmClient.FIRST_TOKEN_PROMPT, 1);
     }
 
     public static boolean answers(Pod pod) {

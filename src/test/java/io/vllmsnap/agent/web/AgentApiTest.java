@@ -207,14 +207,22 @@ class AgentApiTest {
                     target.containerRef(), EmulatedNode.PORT, null));
             JobStatus restore = awaitDone(agent, "restore-api");
             assertThat(restore.state()).as(restore.errorMessage()).isEqualTo(JobState.SUCCEEDED);
-            assertThat(restore.phaseMillis()).containsKeys("discover", "criu-restore", "ready");
+            // request accepted → first token: the restore ends with one generated token, and its total covers that
+            assertThat(restore.phaseMillis()).containsKeys("discover", "criu-restore", "ready", "first-token");
+            assertThat(restore.totalMillis())
+                    .isGreaterThanOrEqualTo(restore.phaseMillis().values().stream().mapToLong(Long::longValue).sum())
+                    .isGreaterThanOrEqualTo(restore.phaseMillis().get("first-token"));
 
+            // The source is gone (not left running), so it cannot be sent the same probe: what the probe cannot touch
+            // (weights, kernels) is the source's; the counter is the source's plus the probe, proving the request
+            // history came back. The KV pool whole is compared with a source left running in ContainerJobsRealCriuTest.
             JsonNode after = EmulatedNode.get(target, "/state");
-            assertThat(after.get("counter")).isEqualTo(before.get("counter"));
-            assertThat(after.get("kv_sha256")).isEqualTo(before.get("kv_sha256"));
+            assertThat(after.get("counter").asInt()).isEqualTo(before.get("counter").asInt() + 1);
             assertThat(after.get("weights_sha256")).isEqualTo(before.get("weights_sha256"));
+            assertThat(after.get("kernels_sha256")).isEqualTo(before.get("kernels_sha256"));
+            assertThat(after.get("kv_sha256")).as("the probe left its trace in the KV pool").isNotEqualTo(before.get("kv_sha256"));
             assertThat(EmulatedNode.complete(target, "after the restore").path("vllmsnap").path("counter").asInt())
-                    .isEqualTo(before.get("counter").asInt() + 1);
+                    .isEqualTo(before.get("counter").asInt() + 2);
 
             assertThat(after.get("pid").asInt()).as("PID 1 of its own PID namespace, as in the source").isEqualTo(1);
             int restoredPid = serverPidIn(target);
