@@ -339,27 +339,15 @@ public class JobRunner implements AutoCloseable {
 
     private static void validate(SnapshotJobRequest r) {
         requireRequest(r);
-        Ids.dnsLabel("jobId", r.jobId());
-        Ids.dnsLabel("namespace", r.namespace());
-        Ids.dnsLabel("imageId", r.imageId());
-        Ids.uid("podUid", r.podUid());
-        Ids.dnsLabel("containerName", r.containerName());
-        Ids.containerId("containerId", r.containerId());
+        validateTarget(r.jobId(), r.namespace(), r.imageId(), r.podUid(), r.containerName(), r.containerId(), r.vllmPort());
         if (r.sleepLevel() < 0 || r.sleepLevel() > 2) {
             throw new io.vllmsnap.agent.InvalidIdException("sleepLevel", Integer.toString(r.sleepLevel()), "must be 0, 1 or 2");
         }
-        port(r.vllmPort());
     }
 
     private static void validate(RestoreJobRequest r) {
         requireRequest(r);
-        Ids.dnsLabel("jobId", r.jobId());
-        Ids.dnsLabel("namespace", r.namespace());
-        Ids.dnsLabel("imageId", r.imageId());
-        Ids.uid("podUid", r.podUid());
-        Ids.dnsLabel("containerName", r.containerName());
-        Ids.containerId("containerId", r.containerId());
-        port(r.vllmPort());
+        validateTarget(r.jobId(), r.namespace(), r.imageId(), r.podUid(), r.containerName(), r.containerId(), r.vllmPort());
     }
 
     private static void requireRequest(Object r) {
@@ -368,9 +356,17 @@ public class JobRunner implements AutoCloseable {
         }
     }
 
-    private static void port(int port) {
-        if (port < 1 || port > 65535) {
-            throw new io.vllmsnap.agent.InvalidIdException("vllmPort", Integer.toString(port), "must be a TCP port (1-65535)");
+    /** The IDs both kinds of job carry: each must have its shape before it names a file or a process. */
+    private static void validateTarget(String jobId, String namespace, String imageId, String podUid, String containerName,
+                                       String containerId, int vllmPort) {
+        Ids.dnsLabel("jobId", jobId);
+        Ids.dnsLabel("namespace", namespace);
+        Ids.dnsLabel("imageId", imageId);
+        Ids.uid("podUid", podUid);
+        Ids.dnsLabel("containerName", containerName);
+        Ids.containerId("containerId", containerId);
+        if (vllmPort < 1 || vllmPort > 65535) {
+            throw new io.vllmsnap.agent.InvalidIdException("vllmPort", Integer.toString(vllmPort), "must be a TCP port (1-65535)");
         }
     }
 
