@@ -365,20 +365,23 @@ class Bench:
             if image is None:
                 continue
             for how in hows:
-                sc = self.scenario(id=f"{shape}/restore-l{level}-{how}", shape=shape, kind="restore",
-                                   sleep_level=level, how=how)
-                for r in range(self.a.reps):
-                    if self.left() < self.a.min_restore_s:
-                        self.skip(f"{sc['id']} rep {r}", f"{self.left():.0f} s left")
-                        break
-                    try:
-                        sc["reps"].append(self.restore(image, port, shape, how))
-                    except Exception as e:
-                        sc["reps"].append(getattr(e, "rep", {"error": str(e)}))
-                        self.error(f"{sc['id']} rep {r}", e)
-                    self.save()
+                self.restore_reps(image, port, shape, level, how)
             if not self.a.keep_images:
                 shutil.rmtree(image, ignore_errors=True)
+
+    def restore_reps(self, image, port, shape, level, how):
+        """Restores one image --reps times in one mode, as far as the time budget allows; failures are recorded."""
+        sc = self.scenario(id=f"{shape}/restore-l{level}-{how}", shape=shape, kind="restore", sleep_level=level, how=how)
+        for r in range(self.a.reps):
+            if self.left() < self.a.min_restore_s:
+                self.skip(f"{sc['id']} rep {r}", f"{self.left():.0f} s left")
+                break
+            try:
+                sc["reps"].append(self.restore(image, port, shape, how))
+            except Exception as e:
+                sc["reps"].append(getattr(e, "rep", {"error": str(e)}))
+                self.error(f"{sc['id']} rep {r}", e)
+            self.save()
 
     def run_parallel(self, shape, n=4):
         ports = [self.a.port + 1 + i for i in range(n)]
@@ -517,17 +520,7 @@ class Bench:
         self.kill(source, port)
         self.save()
         for how in self.a.best_modes.split(","):
-            sc = self.scenario(id=f"{shape}/restore-l2-{how}", shape=shape, kind="restore", sleep_level=2, how=how)
-            for r in range(self.a.reps):
-                if self.left() < self.a.min_restore_s:
-                    self.skip(f"{sc['id']} rep {r}", f"{self.left():.0f} s left")
-                    break
-                try:
-                    sc["reps"].append(self.restore(image, port, shape, how))
-                except Exception as e:
-                    sc["reps"].append(getattr(e, "rep", {"error": str(e)}))
-                    self.error(f"{sc['id']} rep {r}", e)
-                self.save()
+            self.restore_reps(image, port, shape, 2, how)
 
     def run_mps(self, shape):
         sc = self.scenario(id=f"{shape}/mps", shape=shape, kind="mps")
