@@ -64,6 +64,30 @@ public final class CudaCheckpointProbe implements Runnable {
         return new CudaCheckpointer(s.backend(), s.driver(), MpsDetector.system(), new CudaProcesses(ProcFs.system()));
     }
 
+    /** The process a checkpoint step acts on, and through which backend: shared by {@code step} and {@code cycle}. */
+    static final class Target {
+        @Option(names = "--pid", required = true, description = "process to act on")
+        long pid;
+
+        @Option(names = "--timeout-ms", defaultValue = "10000", description = "lock timeout")
+        int timeoutMs;
+
+        @Option(names = "--backend", defaultValue = "auto", description = "auto, driver or cli")
+        String backend;
+
+        CudaCheckpointer checkpointer() {
+            return CudaCheckpointProbe.checkpointer(backend);
+        }
+
+        /** The start of a step's JSON report: the process and the backend that acts on it. */
+        ObjectNode report(CudaCheckpointer c) {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("pid", pid);
+            n.put("backend", c.backend().name());
+            return n;
+        }
+    }
+
     @Command(name = "info", description = "Driver version, GPUs, and which backend would be used.")
     static final class Info implements Callable<Integer> {
         @Option(names = "--backend", defaultValue = "auto", description = "auto, driver or cli")
@@ -93,14 +117,8 @@ public final class CudaCheckpointProbe implements Runnable {
         @CommandLine.Parameters(index = "0", description = "state, lock, checkpoint, restore, unlock or restore-tid")
         String step;
 
-        @Option(names = "--pid", required = true)
-        long pid;
-
-        @Option(names = "--timeout-ms", defaultValue = "10000", description = "lock timeout")
-        int timeoutMs;
-
-        @Option(names = "--backend", defaultValue = "auto")
-        String backend;
+        @CommandLine.Mixin
+        Target target;
 
         @Option(names = "--skip-mps-check", description = "call the driver even for an MPS client (to see what it says)")
         boolean skipMpsCheck;
@@ -109,14 +127,14 @@ public final class CudaCheckpointProbe implements Runnable {
         public Integer call() {
             CudaCheckpointer c;
             try {
-                c = checkpointer(backend);
+                c = target.checkpointer();
             } catch (CudaUnavailableException e) {
                 return print(unavailable(e), 2);
             }
-            ObjectNode n = JSON.createObjectNode();
+            long pid = target.pid;
+            int timeoutMs = target.timeoutMs;
+            ObjectNode n = target.report(c);
             n.put("step", step);
-            n.put("pid", pid);
-            n.put("backend", c.backend().name());
             long t0 = System.nanoTime();
             try {
                 switch (step) {
@@ -157,26 +175,20 @@ public final class CudaCheckpointProbe implements Runnable {
 
     @Command(name = "cycle", description = "lock, checkpoint, restore, unlock in one process, each timed.")
     static final class Cycle implements Callable<Integer> {
-        @Option(names = "--pid", required = true)
-        long pid;
-
-        @Option(names = "--timeout-ms", defaultValue = "10000")
-        int timeoutMs;
-
-        @Option(names = "--backend", defaultValue = "auto")
-        String backend;
+        @CommandLine.Mixin
+        Target target;
 
         @Override
         public Integer call() {
             CudaCheckpointer c;
             try {
-                c = checkpointer(backend);
+                c = target.checkpointer();
             } catch (CudaUnavailableException e) {
                 return print(unavailable(e), 2);
             }
-            ObjectNode n = JSON.createObjectNode();
-            n.put("pid", pid);
-            n.put("backend", c.backend().name());
+            long pid = target.pid;
+            int timeoutMs = target.timeoutMs;
+            ObjectNode n = target.report(c);
             ArrayNode steps = n.putArray("steps");
             for (String step : List.of("lock", "checkpoint", "restore", "unlock")) {
                 ObjectNode s = steps.addObject();
