@@ -147,7 +147,7 @@ class Bench:
         self.save()
 
     # ---------------------------------------------------------------- servers
-    def server_cmd(self, shape, port):
+    def server_cmd(self, shape, port, extra=()):
         py = os.path.join(self.bundle, "src", "main", "python", "vllmsnap_standin")
         if shape == "cpu":
             return [sys.executable, os.path.join(py, "server.py"), "--port", str(port), "--weights",
@@ -158,7 +158,7 @@ class Bench:
         kv = self.a.kv_bytes.get(shape)
         if kv:
             cmd += ["--kv-bytes", str(kv)]
-        return cmd
+        return cmd + self.a.server_args.split() + list(extra)
 
     def weights_dir(self, shape):
         return os.path.join(self.work, "weights", shape)
@@ -183,12 +183,12 @@ class Bench:
                 time.sleep(0.1)
         return False
 
-    def start_source(self, shape, port, cold, health_timeout):
+    def start_source(self, shape, port, cold, health_timeout, extra=()):
         """vllmsnap run of the stand-in; returns a rep dict with the time from launch to the first token."""
         if cold:
             self.drop_caches()
         t0 = time.monotonic()
-        rc, out, _ = self.sh(f"run-{shape}-{port}", [self.vllmsnap, "run", "--"] + self.server_cmd(shape, port), 90)
+        rc, out, _ = self.sh(f"run-{shape}-{port}", [self.vllmsnap, "run", "--"] + self.server_cmd(shape, port, extra), 90)
         if rc != 0:
             raise StepError(f"vllmsnap run failed: {out.strip()[-600:]}")
         m = re.search(r"as PID (\d+)", out) or re.search(r"^(\d+)$", out, re.M)
@@ -273,8 +273,9 @@ class Bench:
             total = sum(ex.map(read, files))
         return total, time.monotonic() - t0
 
-    def restore(self, image, port, shape, how, name="restore"):
-        """how: cold | prestage | prestage-lazy | warm (page cache as it is) | warm-lazy."""
+    def restore(self, image, port, shape, how, name="restore", env=None):
+        """how: cold | prestage | prestage-lazy | warm (page cache as it is) | warm-lazy. env: extra environment of
+        the restore command (e.g. the lazy-pages window)."""
         rep = {"how": how}
         if how in ("cold", "prestage", "prestage-lazy"):
             self.drop_caches()
@@ -291,8 +292,10 @@ class Bench:
             cmd += ["--stage-readers", "0"]
         if how.endswith("lazy"):
             cmd.append("--lazy-pages")
-        rc, out, dt = self.sh(f"{name}-{how}", cmd, 300)
+        rc, out, dt = self.sh(f"{name}-{how}", cmd, 300, env=dict(os.environ, **env) if env else None)
         rep.update(rc=rc, wall_s=dt, output=out[-3000:])
+        if env:
+            rep["env"] = env
         m = re.search(r"restored: PID (\d+), first token in ([0-9.]+) s", out)
         pid = None
         if m:
@@ -305,6 +308,11 @@ class Bench:
                 raise StepError(f"restore failed (rc {rc}): {out.strip()[-800:]}", rep)
             text = self.complete(port)
             rep["completion"] = text
+            if shape != "cpu":
+                try:
+                    rep["server_wake"] = self.http(port, "GET", "/state", timeout=30).get("last_wake")
+                except Exception as e:
+                    rep["server_wake"] = {"error": str(e)}
             ref = self.reference.get(shape)
             rep["same_completion"] = (text == ref) if shape != "cpu" else None
         finally:
@@ -369,15 +377,16 @@ class Bench:
             if not self.a.keep_images:
                 shutil.rmtree(image, ignore_errors=True)
 
-    def restore_reps(self, image, port, shape, level, how):
+    def restore_reps(self, image, port, shape, level, how, sid=None, env=None, **fields):
         """Restores one image --reps times in one mode, as far as the time budget allows; failures are recorded."""
-        sc = self.scenario(id=f"{shape}/restore-l{level}-{how}", shape=shape, kind="restore", sleep_level=level, how=how)
+        sc = self.scenario(id=sid or f"{shape}/restore-l{level}-{how}", shape=shape, kind="restore", sleep_level=level,
+                           how=how, **fields)
         for r in range(self.a.reps):
             if self.left() < self.a.min_restore_s:
                 self.skip(f"{sc['id']} rep {r}", f"{self.left():.0f} s left")
                 break
             try:
-                sc["reps"].append(self.restore(image, port, shape, how))
+                sc["reps"].append(self.restore(image, port, shape, how, env=env))
             except Exception as e:
                 sc["reps"].append(getattr(e, "rep", {"error": str(e)}))
                 self.error(f"{sc['id']} rep {r}", e)
@@ -522,6 +531,115 @@ class Bench:
         for how in self.a.best_modes.split(","):
             self.restore_reps(image, port, shape, 2, how)
 
+    # ---------------------------------------------------------------- issue 9: each lever on and off, one run
+    LEVER_SOURCES = {
+        # name: (stand-in options, what it changes against the row above)
+        "baseline": (["--weight-loader", "safetensors", "--no-trim-on-sleep"], "safetensors loader, heap kept"),
+        "trim": (["--weight-loader", "safetensors", "--trim-on-sleep"], "+ freed heap given back at sleep (smaller image)"),
+        "staged": (["--weight-loader", "staged", "--trim-on-sleep"],
+                   "+ wake through pinned buffers on 4 streams, 8 reader threads"),
+        "fast": (["--weight-loader", "register", "--trim-on-sleep"],
+                 "+ wake straight from the page cache (registered mmap), the stand-in's default"),
+    }
+
+    def ensure_weights(self, shape, port):
+        if shape == "cpu" or os.path.isdir(self.weights_dir(shape)):
+            return True
+        try:
+            rep = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout)
+            rep["note"] = "first start: built and saved the random weights"
+            self.res.setdefault("weight_builds", []).append(dict(rep, shape=shape))
+            self.kill(rep["pid"], port)
+            self.save()
+            return True
+        except Exception as e:
+            self.error(f"{shape} weight build", e)
+            return False
+
+    def run_levers(self, shape):
+        """One level-2 source per server variant (page cache warm), a snapshot of each, then restores: the variants
+        in 'warm' mode, and the last variant in every --lever-modes mode (lazy-pages windows as name=env)."""
+        port = self.a.port
+        if not self.ensure_weights(shape, port):
+            return
+        names = self.a.lever_sources.split(",")
+        for name in names:
+            if self.left() < self.a.min_mode_s:
+                self.skip(f"{shape} lever {name}", f"{self.left():.0f} s left")
+                continue
+            extra, what = self.LEVER_SOURCES[name]
+            extra = [] if shape == "cpu" else extra  # the CPU stand-in (a dry run) has none of these options
+            try:
+                src = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout, extra=extra)
+            except Exception as e:
+                self.error(f"{shape} lever source {name}", e)
+                continue
+            snap = self.scenario(id=f"{shape}/lever-{name}-snapshot", shape=shape, kind="snapshot", sleep_level=2,
+                                 lever=name, server_args=extra, note=what)
+            image = os.path.join(self.work, f"img-{shape}-lever-{name}")
+            shutil.rmtree(image, ignore_errors=True)
+            try:
+                snap["reps"].append(self.snapshot(src["pid"], port, 2, image, leave_running=False))
+            except Exception as e:
+                snap["reps"].append(getattr(e, "rep", {"error": str(e)}))
+                self.error(f"{shape} lever snapshot {name}", e)
+                self.kill(src["pid"], port)
+                continue
+            self.kill(src["pid"], port)
+            self.save()
+            modes = self.a.lever_modes.split(",") if name == names[-1] else ["warm"]
+            for mode in modes:
+                how, _, env_spec = mode.partition("+")  # warm-lazy+VLLMSNAP_LAZY_WINDOW=512
+                env = dict(kv.split("=", 1) for kv in env_spec.split(";") if kv) if env_spec else None
+                self.restore_reps(image, port, shape, 2, how, sid=f"{shape}/lever-{name}-{mode}", env=env,
+                                  lever=name, note=what)
+            if not self.a.keep_images:
+                shutil.rmtree(image, ignore_errors=True)
+
+    # ---------------------------------------------------------------- facts behind the levers
+    def run_facts(self, shape):
+        """What a sleeping source's memory holds (smaps, before and after the driver's checkpoint, with and without
+        the heap trim), the machine's THP setting and first-touch speed: the numbers the levers are chosen by."""
+        sc = self.scenario(id=f"{shape}/facts", shape=shape, kind="facts")
+        rep = {"thp": {}}
+        sc["reps"].append(rep)
+        for f in ("enabled", "defrag", "shmem_enabled"):
+            try:
+                rep["thp"][f] = open(f"/sys/kernel/mm/transparent_hugepage/{f}").read().strip()
+            except OSError as e:
+                rep["thp"][f] = str(e)
+        rep["first_touch_gb_s"] = first_touch_speeds()
+        self.save()
+        port = self.a.port
+        if not self.ensure_weights(shape, port):
+            return
+        probe = os.path.join(self.bundle, "bin", "cuda-probe")
+        for name, extra in (("no-trim", ["--no-trim-on-sleep"]), ("trim", ["--trim-on-sleep"])):
+            try:
+                src = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout,
+                                        extra=extra if shape != "cpu" else [])
+                pid = src["pid"]
+                r = rep.setdefault(name, {})
+                r["awake"] = smaps_summary(pid)
+                self.http(port, "POST", "/sleep?level=2", timeout=120)
+                r["asleep"] = smaps_summary(pid)
+                steps = {}
+                for step in ("lock", "checkpoint"):
+                    rc, out, dt = self.sh(f"facts-{step}", [probe, "step", step, "--pid", str(pid)], 120)
+                    steps[step] = {"rc": rc, "s": dt}
+                r["gpu_checkpointed"] = smaps_summary(pid)
+                for step in ("restore", "unlock"):
+                    rc, out, dt = self.sh(f"facts-{step}", [probe, "step", step, "--pid", str(pid)], 120)
+                    steps[step] = {"rc": rc, "s": dt}
+                r["probe_steps"] = steps
+                self.http(port, "POST", "/wake_up", timeout=120)
+                r["wake"] = self.http(port, "GET", "/state", timeout=30).get("last_wake")
+                r["same_completion"] = self.complete(port) == self.reference.get(shape)
+                self.kill(pid, port)
+            except Exception as e:
+                self.error(f"facts {name}", e)
+            self.save()
+
     def run_mps(self, shape):
         sc = self.scenario(id=f"{shape}/mps", shape=shape, kind="mps")
         rep = {}
@@ -599,6 +717,59 @@ def port_free(port):
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def smaps_summary(pid, top=12):
+    """Resident anonymous memory of a process by kind of mapping (what CRIU would dump), and the largest mappings."""
+    kinds, maps = {}, []
+    cur = None
+    try:
+        lines = open(f"/proc/{pid}/smaps").read().splitlines()
+    except OSError as e:
+        return {"error": str(e)}
+    for line in lines:
+        head = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            name = head[5] if len(head) > 5 else ""
+            kind = ("heap" if name == "[heap]" else "stack" if name.startswith("[stack") else
+                    "anon" if not name else "nvidia-dev" if name.startswith("/dev/nvidia") else
+                    "shm" if name.startswith(("/dev/shm", "/memfd:", "/SYSV")) else
+                    "other-special" if name.startswith("[") else "file")
+            cur = {"range": head[0], "perms": head[1], "name": name, "kind": kind}
+            maps.append(cur)
+        elif cur is not None and len(head) >= 2 and head[0].endswith(":") and head[1].isdigit():
+            cur[head[0][:-1]] = int(head[1]) * 1024
+    for m in maps:
+        k = kinds.setdefault(m["kind"], {"mappings": 0, "rss": 0, "anonymous": 0, "private_dirty": 0,
+                                         "anon_huge": 0})
+        k["mappings"] += 1
+        k["rss"] += m.get("Rss", 0)
+        k["anonymous"] += m.get("Anonymous", 0)
+        k["private_dirty"] += m.get("Private_Dirty", 0)
+        k["anon_huge"] += m.get("AnonHugePages", 0)
+    big = sorted(maps, key=lambda m: -(m.get("Anonymous", 0) + m.get("Shared_Dirty", 0)))[:top]
+    return {"by_kind": kinds, "anonymous_total": sum(m.get("Anonymous", 0) for m in maps),
+            "largest": [{k: m.get(k) for k in ("range", "perms", "name", "Rss", "Anonymous", "Private_Dirty",
+                                               "Shared_Dirty", "AnonHugePages")} for m in big]}
+
+
+def first_touch_speeds(size=1 << 30):
+    """GB/s of writing one byte per 4 KiB page of fresh anonymous memory, plain and with MADV_HUGEPAGE (what
+    bounds how fast a restore can fill memory)."""
+    import mmap
+    out = {}
+    for name, advice in (("4k", None), ("madv_hugepage", getattr(mmap, "MADV_HUGEPAGE", None))):
+        if name != "4k" and advice is None:
+            continue
+        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        if advice is not None:
+            m.madvise(advice)
+        t0 = time.monotonic()
+        for off in range(0, size, 4096):
+            m[off] = 1
+        out[name] = round(size / (time.monotonic() - t0) / 1e9, 2)
+        m.close()
+    return out
+
+
 def mean_phases(reps):
     keys = {}
     for r in reps:
@@ -629,10 +800,16 @@ def main():
     p.add_argument("--min-restore-s", type=float, default=20)
     p.add_argument("--health-timeout", type=float, default=300)
     p.add_argument("--mps-shape", default="tiny")
+    p.add_argument("--server-args", default="", help="extra stand-in options for every source (levers add theirs)")
+    p.add_argument("--lever-sources", default="baseline,trim,staged,fast",
+                   help="server variants of the levers scenario, in order (the last one gets every --lever-modes)")
+    p.add_argument("--lever-modes", default="warm,warm-lazy",
+                   help="restore modes for the last lever source; MODE+ENV=V;ENV2=V2 adds environment to the restore")
     p.add_argument("--no-drop", action="store_true", help="never drop the page cache (for trying the script)")
     p.add_argument("--keep-images", action="store_true")
     a = p.parse_args()
     a.kv_bytes = {"qwen2-1.5b": a.kv_bytes_1p5b}
+    os.environ.setdefault("VLLMSNAP_KEEP_CRIU_LOGS", os.path.join(os.path.abspath(a.out), "logs", "criu"))
     b = Bench(a)
     try:
         b.machine()
@@ -653,6 +830,10 @@ def main():
                     b.run_best(a.shape)
                 elif s == "parallel":
                     b.run_parallel(a.shape)
+                elif s == "levers":
+                    b.run_levers(a.shape)
+                elif s == "facts":
+                    b.run_facts(a.shape)
                 elif s == "mps":
                     b.run_mps(a.mps_shape if a.shape != "cpu" else "cpu")
                 else:

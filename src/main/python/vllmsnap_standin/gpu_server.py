@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import os
+import struct
 import sys
 import threading
 import time
@@ -68,10 +69,157 @@ def safetensors_files(weights_dir):
     return sorted(os.path.join(weights_dir, f) for f in os.listdir(weights_dir) if f.endswith(".safetensors"))
 
 
+
+SAFETENSORS_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64", "I64": "int64",
+                      "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def safetensors_index(path):
+    """Tensor name -> (dtype name, shape, start, end) with absolute byte offsets in the file. The format: an 8-byte
+    little-endian header length, a JSON header, then the raw tensor bytes."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    base = 8 + n
+    return {name: (SAFETENSORS_DTYPES[e["dtype"]], e["shape"], base + e["data_offsets"][0], base + e["data_offsets"][1])
+            for name, e in header.items() if name != "__metadata__"}, base
+
+
+def copy_plan(start, end, chunk):
+    """Byte ranges [a, b) covering [start, end) in pieces of at most `chunk` bytes."""
+    return [(a, min(a + chunk, end)) for a in range(start, end, chunk)]
+
+
+class WeightLoader:
+    """Reads safetensors files onto the GPU. Three ways, chosen by --weight-loader and compared by the benchmark:
+      safetensors  the library's load_file(device="cuda") (pageable copies, one tensor at a time): the baseline;
+      staged       reader threads pread the file into a few pinned buffers, copies run on several CUDA streams;
+      register     the file is mmapped and registered with the driver read-only (cudaHostRegister), so the GPU copies
+                   straight out of the page cache (no CPU copy); falls back to staged where registration fails.
+    Fast loaders put each file in one GPU buffer and make parameters views of it; the buffer goes when the last view
+    does (a level-2 sleep frees them all). Pinned buffers and registrations are released after each load, so the
+    process carries no pinned memory into a snapshot."""
+
+    CHUNK = 64 << 20
+
+    def __init__(self, torch, kind, streams=4, readers=8):
+        self.torch = torch
+        self.kind = kind
+        self.streams = streams
+        self.readers = readers
+        self.used = kind  # what the last load really used (register may fall back)
+
+    def load(self, path):
+        """Returns {name: GPU tensor} for one file."""
+        if self.kind == "safetensors":
+            from safetensors.torch import load_file
+            return load_file(path, device="cuda")
+        index, base = safetensors_index(path)
+        size = os.path.getsize(path)
+        blob = self.torch.empty(size - base, dtype=self.torch.uint8, device="cuda")
+        if self.kind == "register" and self._register_copy(path, base, size, blob):
+            self.used = "register"
+        else:
+            self.used = "staged"
+            self._staged_copy(path, base, size, blob)
+        out = {}
+        for name, (dtype, shape, start, end) in index.items():
+            piece = blob[start - base:end - base]
+            dt = getattr(self.torch, dtype)
+            if (start - base) % piece.element_size() == 0 and (start - base) % dt.itemsize == 0:
+                out[name] = piece.view(dt).view(shape)
+            else:  # misaligned for its dtype: a copy of its own
+                out[name] = piece.clone().view(dt).view(shape)
+        return out
+
+    def _streams(self):
+        return [self.torch.cuda.Stream() for _ in range(self.streams)]
+
+    def _register_copy(self, path, base, size, blob):
+        import mmap
+        torch = self.torch
+        cudart = torch.cuda.cudart()
+        with open(path, "rb") as f:
+            mm = mmap.mmap(f.fileno(), size, prot=mmap.PROT_READ)
+        host = None
+        try:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns that the buffer is read-only: we only read it
+                host = torch.frombuffer(mm, dtype=torch.uint8)
+            rc = cudart.cudaHostRegister(host.data_ptr(), size, 8)  # 8 = cudaHostRegisterReadOnly
+            if int(rc) != 0:
+                print(f"cudaHostRegister({path}) failed ({rc}); using pinned staging", file=sys.stderr)
+                return False
+            try:
+                streams = self._streams()
+                for i, (a, b) in enumerate(copy_plan(base, size, self.CHUNK)):
+                    with torch.cuda.stream(streams[i % len(streams)]):
+                        blob[a - base:b - base].copy_(host[a:b], non_blocking=True)
+                for s in streams:
+                    s.synchronize()
+            finally:
+                cudart.cudaHostUnregister(host.data_ptr())
+            return True
+        finally:
+            del host
+            try:
+                mm.close()
+            except BufferError:  # a view still alive: the mapping goes with it
+                pass
+
+    def _staged_copy(self, path, base, size, blob):
+        import concurrent.futures
+        torch = self.torch
+        n = self.readers
+        buffers = [torch.empty(self.CHUNK, dtype=torch.uint8, pin_memory=True) for _ in range(n)]
+        streams = self._streams()
+        done = [None] * n  # event per buffer: its last copy finished
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            def read(slot, a, b):
+                if done[slot] is not None:
+                    done[slot].synchronize()
+                view = buffers[slot][:b - a]
+                got = os.preadv(fd, [view.numpy()], a)
+                if got != b - a:
+                    raise IOError(f"{path}: short read at {a} ({got} of {b - a} bytes)")
+                return slot, a, b
+
+            plan = copy_plan(base, size, self.CHUNK)
+            with concurrent.futures.ThreadPoolExecutor(n) as pool:
+                for first in range(0, len(plan), n):
+                    batch = plan[first:first + n]
+                    for slot, a, b in pool.map(lambda x: read(x[0], *x[1]), enumerate(batch)):
+                        stream = streams[slot % len(streams)]
+                        with torch.cuda.stream(stream):
+                            blob[a - base:b - base].copy_(buffers[slot][:b - a], non_blocking=True)
+                            ev = torch.cuda.Event()
+                            ev.record(stream)
+                            done[slot] = ev
+            for s in streams:
+                s.synchronize()
+        finally:
+            os.close(fd)
+            del buffers
+
+
+def release_host_memory():
+    """Gives freed heap memory back to the kernel (glibc keeps it otherwise), so a snapshot does not carry it."""
+    import ctypes
+    import gc
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class GpuModel:
     """A transformer on the GPU plus a KV pool; all mutation holds `lock`."""
 
-    def __init__(self, name, shape, weights_dir, gpu_memory_utilization, kv_bytes, seed):
+    def __init__(self, name, shape, weights_dir, gpu_memory_utilization, kv_bytes, seed,
+                 weight_loader="register", trim_on_sleep=True):
         self.name = name
         self.shape = shape
         self.weights_dir = weights_dir
@@ -86,6 +234,9 @@ class GpuModel:
         self.kv_bytes = 0
         self.host_weights = None
         self.built_weights = False
+        self.weight_loader_kind = weight_loader
+        self.trim_on_sleep = trim_on_sleep
+        self.last_wake = {}
 
     def start(self):
         t0 = time.monotonic()
@@ -93,6 +244,7 @@ class GpuModel:
         import transformers  # noqa: F401  (import cost is part of a real start)
         import safetensors.torch  # noqa: F401
         self.torch = torch
+        self.loader = WeightLoader(torch, self.weight_loader_kind)
         t1 = time.monotonic()
         torch.cuda.init()
         torch.zeros(1, device="cuda")
@@ -110,7 +262,8 @@ class GpuModel:
         self.timings = {"python_start_s": t0 - T_PROCESS, "import_s": t1 - t0, "cuda_init_s": t2 - t1,
                         "build_and_save_s": t3 - t2, "load_weights_s": t4 - t3, "kv_alloc_s": t5 - t4,
                         "warmup_s": t6 - t5, "built_weights": self.built_weights,
-                        "weights_bytes": self.weights_bytes, "kv_bytes": self.kv_bytes}
+                        "weights_bytes": self.weights_bytes, "kv_bytes": self.kv_bytes,
+                        "weight_loader": self.loader.used}
 
     def _build_and_save(self):
         torch = self.torch
@@ -151,11 +304,10 @@ class GpuModel:
         """Fills the parameters from the safetensors files: at start they are meta placeholders and are replaced
         (assign); after a level-2 sleep they are empty GPU tensors whose storage is swapped in place, which keeps
         the Parameter objects (and a tied output head) as they are."""
-        from safetensors.torch import load_file
         params = dict(self.model.named_parameters())
         first_load = any(p.device.type == "meta" for p in params.values())
         for f in safetensors_files(self.weights_dir):
-            tensors = load_file(f, device="cuda")
+            tensors = self.loader.load(f)
             if first_load:
                 self.model.load_state_dict(tensors, strict=False, assign=True)
             else:
@@ -215,6 +367,8 @@ class GpuModel:
                     p.data = torch.empty(0, dtype=p.dtype, device="cuda")
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
+            if self.trim_on_sleep:
+                release_host_memory()
             self.sleep_level = level
 
     def wake(self):
@@ -222,14 +376,18 @@ class GpuModel:
         with self.lock:
             if not self.sleep_level:
                 return
+            t0 = time.monotonic()
             if self.sleep_level == 1:
                 for name, p in self.model.named_parameters():
                     p.data = self.host_weights[name].to("cuda", non_blocking=True)
                 self.host_weights = None
             else:
                 self._load_weights_to_gpu()
+            t1 = time.monotonic()
             self.kv = torch.zeros(self.kv_bytes // 2, dtype=torch.bfloat16, device="cuda")
             torch.cuda.synchronize()
+            self.last_wake = {"level": self.sleep_level, "weights_s": t1 - t0, "kv_s": time.monotonic() - t1,
+                              "weight_loader": self.loader.used}
             self.sleep_level = 0
 
     def complete(self, prompt, max_tokens):
@@ -250,7 +408,8 @@ class GpuModel:
                     checksum = float(sum(p.float().sum().item() for p in self.model.parameters()))
             return {"shape": self.shape, "counter": self.counter, "sleep_level": self.sleep_level,
                     "pid": os.getpid(), "weights_checksum": checksum, "kv_bytes": self.kv_bytes,
-                    "gpu_memory_allocated": torch.cuda.memory_allocated(), "start_timings": self.timings}
+                    "gpu_memory_allocated": torch.cuda.memory_allocated(), "start_timings": self.timings,
+                    "last_wake": self.last_wake}
 
 
 def main(argv=None):
@@ -265,12 +424,20 @@ def main(argv=None):
                    help="fraction of GPU memory this server may use (default 0.3 for 1.5B, 0.9 for 8B)")
     p.add_argument("--kv-bytes", type=int, default=0, help="fixed KV pool size in bytes (overrides the fraction)")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--weight-loader", choices=["register", "staged", "safetensors"], default="register",
+                   help="how weights reach the GPU at start and wake (default register: GPU copies straight from the"
+                        " page cache; staged: pinned buffers and reader threads; safetensors: the library's loader)")
+    p.add_argument("--no-trim-on-sleep", dest="trim_on_sleep", action="store_false",
+                   help="keep freed heap memory at sleep (default: give it back, so snapshots are smaller)")
+    p.add_argument("--trim-on-sleep", dest="trim_on_sleep", action="store_true", default=True,
+                   help="give freed heap memory back at sleep (the default)")
     args = p.parse_args(argv)
     util = args.gpu_memory_utilization or SHAPES[args.shape]["gpu_memory_utilization"]
     if not 0 < util <= 1:
         p.error("--gpu-memory-utilization must be in (0, 1]")
     weights_dir = args.weights_dir or f"/var/tmp/vllmsnap-gpu/{args.shape}"
-    model = GpuModel(args.model or f"vllmsnap/{args.shape}", args.shape, weights_dir, util, args.kv_bytes, args.seed)
+    model = GpuModel(args.model or f"vllmsnap/{args.shape}", args.shape, weights_dir, util, args.kv_bytes, args.seed,
+                     args.weight_loader, args.trim_on_sleep)
     model.start()
     serve(model, args.host, args.port)
 

@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** Runs an external command as an argument array with a timeout; its output goes to a file or is captured. */
@@ -23,9 +24,17 @@ public final class ChildProcess {
 
     /** Runs the command to completion; kills it (and its descendants) when it outlives {@code timeout}. */
     public static Result run(List<String> command, Duration timeout) throws IOException, TimeoutException {
+        return run(command, Map.of(), timeout);
+    }
+
+    /** The same, with {@code env} added to this process's environment. */
+    public static Result run(List<String> command, Map<String, String> env, Duration timeout)
+            throws IOException, TimeoutException {
         Path out = Files.createTempFile("vllmsnap-cmd", ".out");
         try {
-            Process p = new ProcessBuilder(command)
+            ProcessBuilder pb = new ProcessBuilder(command);
+            pb.environment().putAll(env);
+            Process p = pb
                     .redirectErrorStream(true)
                     .redirectOutput(out.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))

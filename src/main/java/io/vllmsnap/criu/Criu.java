@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -21,15 +22,32 @@ public final class Criu {
     private static final int ERROR_LINES = 8;
 
     private final String binary;
+    /** Empty: as {@link HugePageFill#fromEnvironment()} decides, at the first restore. */
+    private final Optional<Boolean> hugePageFill;
 
     public Criu(String binary) {
+        this(binary, Optional.empty());
+    }
+
+    private Criu(String binary, Optional<Boolean> hugePageFill) {
         this.binary = binary;
+        this.hugePageFill = hugePageFill;
     }
 
     /** Uses {@code $VLLMSNAP_CRIU} when set, else {@code criu} from PATH. */
     public static Criu fromEnvironment() {
         String b = System.getenv("VLLMSNAP_CRIU");
         return new Criu(b == null || b.isBlank() ? "criu" : b);
+    }
+
+    /** The same CRIU, with restores filling large dense memory areas through transparent huge pages (or not). */
+    public Criu withHugePageFill(boolean on) {
+        return new Criu(binary, Optional.of(on));
+    }
+
+    /** Whether restores fill memory through huge pages (see {@link HugePageFill}). */
+    public boolean hugePageFill() {
+        return hugePageFill.orElseGet(() -> HugePageFill.fromEnvironment().enabled());
     }
 
     /** The CRIU version string, e.g. {@code 4.2.1}. */
@@ -157,7 +175,7 @@ public final class Criu {
 
     /** Restores detached ({@code -d}); the root task's host PID is written to {@code spec.pidFile()}. */
     public void restore(RestoreSpec spec) throws CriuException {
-        run("criu restore from " + spec.imageDir() + " failed", restoreCommand(spec),
+        run("criu restore from " + spec.imageDir() + " failed", restoreCommand(spec), restoreEnv(),
                 spec.pidFile().getParent().resolve(RESTORE_LOG), spec.timeout());
     }
 
@@ -204,7 +222,8 @@ public final class Criu {
 
     /** Restores a container detached; the restored root's host PID is then in {@code spec.pidFile()}. */
     public void restore(ContainerRestore spec) throws CriuException {
-        run("criu restore from " + spec.imageDir() + " failed", restoreCommand(spec), spec.logFile(), spec.timeout());
+        run("criu restore from " + spec.imageDir() + " failed", restoreCommand(spec), restoreEnv(), spec.logFile(),
+                spec.timeout());
     }
 
     List<String> restoreCommand(ContainerRestore spec) {
@@ -234,10 +253,20 @@ public final class Criu {
         }
     }
 
+    /** Environment our CRIU build reads at restore (hack/criu-patches). */
+    Map<String, String> restoreEnv() {
+        return Map.of(HugePageFill.CRIU_ENV, hugePageFill() ? "1" : "0");
+    }
+
     private void run(String what, List<String> cmd, Path log, Duration timeout) throws CriuException {
+        run(what, cmd, Map.of(), log, timeout);
+    }
+
+    private void run(String what, List<String> cmd, Map<String, String> env, Path log, Duration timeout)
+            throws CriuException {
         ChildProcess.Result r;
         try {
-            r = ChildProcess.run(cmd, timeout);
+            r = ChildProcess.run(cmd, env, timeout);
         } catch (IOException e) {
             throw new CriuException(what + ": cannot run " + binary + ": " + e.getMessage(), List.of());
         } catch (ChildProcess.TimeoutException e) {

@@ -79,7 +79,8 @@ public final class Restorer {
             if (req.lazyPages()) {
                 lazyDaemon = criu.startLazyPages(criuImages, work, Duration.ofSeconds(30));
             }
-            timer.time("restore", req.lazyPages() ? "criu restore --lazy-pages" : "criu restore",
+            timer.time("restore", (req.lazyPages() ? "criu restore --lazy-pages" : "criu restore")
+                            + (criu.hugePageFill() ? ", huge-page fill" : ""),
                     () -> criu.restore(new Criu.RestoreSpec(criuImages, req.rootfs(), pidFile,
                             m.source().tcpEstablished(), m.source().fileLocks(), m.source().externalUnixSockets(),
                             m.externalMounts(), req.lazyPages(), req.timeouts().criu(), req.netns())));
@@ -105,6 +106,7 @@ public final class Restorer {
                 text = timer.time("first-token", "/v1/completions max_tokens=1",
                         () -> vllm.complete(VllmClient.FIRST_TOKEN_PROMPT, 1).path("choices").path(0).path("text").asText());
             }
+            keepCriuLogForDiagnosis(work, restoredPid);
             if (lazyDaemon != null) {
                 cleanUpWhenDone(lazyDaemon, work, req.timeouts().criu());
             } else {
@@ -143,6 +145,27 @@ public final class Restorer {
                 Thread.currentThread().interrupt();
             }
         });
+    }
+
+    /**
+     * With {@value #KEEP_LOGS_ENV} naming a directory, a successful restore's CRIU log (timestamped, -v4) is copied
+     * there as restore-PID.log: the benchmark reads where CRIU's own time goes. Failed restores report their log
+     * anyway.
+     */
+    static final String KEEP_LOGS_ENV = "VLLMSNAP_KEEP_CRIU_LOGS";
+
+    private static void keepCriuLogForDiagnosis(Path work, long pid) {
+        String dir = System.getenv(KEEP_LOGS_ENV);
+        if (dir == null || dir.isBlank()) {
+            return;
+        }
+        try {
+            Files.createDirectories(Path.of(dir));
+            Files.copy(work.resolve(Criu.RESTORE_LOG), Path.of(dir, "restore-" + pid + ".log"),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            System.err.println("cannot keep the CRIU log in " + dir + ": " + e.getMessage());
+        }
     }
 
     /** CRIU's --root must be a mount point: a (non-recursive) bind of the host's root, made once and kept. */
