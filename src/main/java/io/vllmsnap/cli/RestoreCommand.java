@@ -27,11 +27,15 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--lazy-pages", description = "run the server before its memory is copied: pages arrive on first"
             + " touch and in the background (criu lazy-pages); restore time no longer grows with the image")
     boolean lazyPages;
+    @Option(names = "--criu-cuda-plugin", paramLabel = "DIR", description = "for an image snapshot with this option:"
+            + " CRIU's own CUDA plugin (cuda_plugin.so in DIR, which runs cuda-checkpoint from PATH) restores the GPU"
+            + " state inside criu restore")
+    Path cudaPluginDir;
 
     @Override
     public Integer call() throws Exception {
         System.out.println("restore of " + image);
-        RestoreResult r = VllmsnapCli.restorer().restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
+        RestoreResult r = VllmsnapCli.restorer(cudaPluginDir).restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
                 lazyPages, Timeouts.defaults(), null, "127.0.0.1"), VllmsnapCli.progress(System.out));
         r.phaseSeconds().forEach((phase, s) -> System.out.printf("  %-14s %7.3f s%n", phase, s));
         System.out.printf("restored: PID %d, %s in %.3f s%n", r.pid(),

@@ -33,6 +33,10 @@ final class SnapshotCommand implements Callable<Integer> {
     boolean fileLocks;
     @Option(names = "--ext-unix-sk", description = "allow unix sockets connected outside the process tree")
     boolean extUnix;
+    @Option(names = "--criu-cuda-plugin", paramLabel = "DIR", description = "let CRIU's own CUDA plugin (cuda_plugin.so"
+            + " in DIR, which runs cuda-checkpoint from PATH) do the GPU steps inside criu dump instead of vllmsnap;"
+            + " restore such an image with the same option")
+    Path cudaPluginDir;
     @Option(names = "--criu-timeout", defaultValue = "600", description = "seconds for criu dump (default ${DEFAULT-VALUE})")
     long criuTimeout;
 
@@ -41,7 +45,7 @@ final class SnapshotCommand implements Callable<Integer> {
         Timeouts d = Timeouts.defaults();
         Timeouts t = new Timeouts(d.http(), d.gpuLock(), Duration.ofSeconds(criuTimeout), d.ready(), d.queue());
         System.out.println("snapshot of process " + pid + " → " + out);
-        Manifest m = VllmsnapCli.checkpointer().snapshot(new SnapshotRequest(pid, out, port, sleepLevel, leaveRunning,
+        Manifest m = VllmsnapCli.checkpointer(cudaPluginDir).snapshot(new SnapshotRequest(pid, out, port, sleepLevel, leaveRunning,
                 tcp, fileLocks, extUnix, t, "127.0.0.1"), VllmsnapCli.progress(System.out));
         System.out.printf("done: %s, %.1f MiB in %.2f s%n", out, m.sizeBytes() / 1048576.0, m.totalSeconds());
         return 0;

@@ -21,9 +21,23 @@ public final class Criu {
     private static final int ERROR_LINES = 8;
 
     private final String binary;
+    private final Path pluginDir;
 
     public Criu(String binary) {
+        this(binary, null);
+    }
+
+    private Criu(String binary, Path pluginDir) {
         this.binary = binary;
+        this.pluginDir = pluginDir;
+    }
+
+    /**
+     * The same CRIU loading its plugins from {@code dir} ({@code --libdir}) at dump and restore: with CRIU's CUDA plugin
+     * there, CRIU does the GPU steps itself (through {@code cuda-checkpoint} on PATH).
+     */
+    public Criu withPluginDir(Path dir) {
+        return new Criu(binary, dir);
     }
 
     /** Uses {@code $VLLMSNAP_CRIU} when set, else {@code criu} from PATH. */
@@ -152,6 +166,7 @@ public final class Criu {
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         externalMounts(cmd, spec.externalMounts());
+        plugins(cmd);
         return cmd;
     }
 
@@ -180,6 +195,7 @@ public final class Criu {
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         externalMounts(cmd, spec.externalMounts());
+        plugins(cmd);
         return cmd;
     }
 
@@ -199,6 +215,7 @@ public final class Criu {
             cmd.add("--leave-running");
         }
         externalMounts(cmd, spec.externalMounts());
+        plugins(cmd);
         return cmd;
     }
 
@@ -217,12 +234,19 @@ public final class Criu {
                 "--join-ns", "uts:" + spec.target().uts(),
                 "--join-ns", "ipc:" + spec.target().ipc()));
         externalMounts(cmd, spec.externalMounts());
+        plugins(cmd);
         return cmd;
     }
 
     /** {@code --external mnt[A]:B} for each entry: at dump A is the mount point and B its key, at restore the reverse. */
     private static void externalMounts(List<String> cmd, Map<String, String> mounts) {
         mounts.forEach((a, b) -> cmd.addAll(List.of("--external", "mnt[" + a + "]:" + b)));
+    }
+
+    private void plugins(List<String> cmd) {
+        if (pluginDir != null) {
+            cmd.addAll(List.of("--libdir", pluginDir.toString()));
+        }
     }
 
     private static void common(List<String> cmd, boolean fileLocks, boolean externalUnixSockets) {
