@@ -1,6 +1,7 @@
 package io.vllmsnap.cli;
 
 import io.vllmsnap.engine.RestoreRequest;
+import io.vllmsnap.engine.Restorer;
 import io.vllmsnap.engine.RestoreResult;
 import io.vllmsnap.engine.Timeouts;
 import picocli.CommandLine.Command;
@@ -34,8 +35,9 @@ final class RestoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Restorer restorer = VllmsnapCli.restorer(cudaPluginDir); // refuses a bad --criu-cuda-plugin first
         System.out.println("restore of " + image);
-        RestoreResult r = VllmsnapCli.restorer(cudaPluginDir).restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
+        RestoreResult r = restorer.restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
                 lazyPages, Timeouts.defaults(), null, "127.0.0.1"), VllmsnapCli.progress(System.out));
         r.phaseSeconds().forEach((phase, s) -> System.out.printf("  %-14s %7.3f s%n", phase, s));
         System.out.printf("restored: PID %d, %s in %.3f s%n", r.pid(),

@@ -76,11 +76,16 @@ public final class VllmsnapCli {
     }
 
     public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The CLI with its error handling: a failure is one line on stderr and exit code 1. */
+    static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new VllmsnapCli());
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("vllmsnap: " + ex.getMessage());
             return 1;
         });
-        System.exit(cl.execute(args));
+        return cl;
     }
 }
