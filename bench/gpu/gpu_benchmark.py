@@ -609,7 +609,10 @@ class Bench:
                 pid = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout)["pid"]
                 calls = os.path.join(self.logs, f"criu-plugin-{shape}-{r}-dump-calls.jsonl")
                 try:
-                    srep = self.snapshot(pid, port, 2, image, False, extra=extra, env=self.plugin_env(calls))
+                    # criu's own limit below this script's (400 s): vllmsnap then ends criu and the plugin's
+                    # cuda-checkpoint itself and gives the source back (CRIU runs the plugin's commands unbounded).
+                    srep = self.snapshot(pid, port, 2, image, False, extra=extra + ["--criu-timeout", "300"],
+                                         env=self.plugin_env(calls))
                 except Exception as e:
                     srep = getattr(e, "rep", {"error": str(e)})
                     raise
