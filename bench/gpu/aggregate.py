@@ -14,7 +14,7 @@ SNAPSHOT_PHASES = ["prepare", "gpu-checkpoint", "dump", "finalize"]
 COLD_PHASES = ["import", "cuda-init", "load-weights", "kv-alloc", "warm-up", "launch+http", "first-token"]
 KEEP = ("total_s", "wall_s", "phases", "same_completion", "image_bytes", "image_files", "prestage_s",
         "prestage_bytes", "how", "cold_page_cache", "leave_running", "each_s", "error", "rc", "source_for_level",
-        "server_timings", "completion")
+        "server_timings", "completion", "standin_calls")
 
 TARGETS = [
     # (name, shape, kind, limit)
@@ -246,7 +246,7 @@ def label(s):
         return f"{s['shape']} cold start"
     if s["kind"] == "snapshot":
         gib = s.get("image_bytes_median", 0) / 2 ** 30
-        extra = " (4 sources)" if "parallel" in s["id"] else ""
+        extra = " (4 sources)" if "parallel" in s["id"] else " (CRIU's CUDA plugin)" if "criu-plugin" in s["id"] else ""
         return f"{s['shape']} level {s['sleep_level']}{extra}, {gib:.1f} GiB"
     if s["kind"] == "parallel":
         return f"{s['shape']} L2 4 at once (slowest)"

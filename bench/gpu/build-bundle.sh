@@ -2,8 +2,10 @@
 # Builds what travels to a bare GPU machine (no Java, no network) for the GPU benchmark and the FFM proof:
 #   jre/      a jlink'd, compressed Java runtime with only the modules the GPU tools need
 #   lib/      vllmsnap's local CLI, engine, CRIU driver and cuda classes as one jar, plus picocli and Jackson
-#   bin/      launchers: vllmsnap (the local CLI) and cuda-probe (io.vllmsnap.cuda.CudaCheckpointProbe)
-#   criu/     the project's CRIU build and the shared libraries it links (when a CRIU is installed here)
+#   bin/      launchers: vllmsnap (the local CLI), cuda-probe (io.vllmsnap.cuda.CudaCheckpointProbe) and
+#             cuda-checkpoint (io.vllmsnap.cuda.CudaCheckpointCli: the command line CRIU's CUDA plugin runs)
+#   criu/     the project's CRIU build and the shared libraries it links (when a CRIU is installed here), and
+#             criu/plugins/cuda_plugin.so, CRIU's CUDA plugin (hack/install-criu.sh builds it; CUDA_PLUGIN names another)
 #   src/main/python/  the stand-in servers (CPU and GPU flavours), where the engine looks for them
 #   *.sh      the scripts run on the GPU machine
 # Usage: bench/gpu/build-bundle.sh [OUT_DIR]   (default target/gpu-bundle). Fails when the bundle exceeds
@@ -61,6 +63,17 @@ exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC -X
   -cp "$here/lib/*" io.vllmsnap.cuda.CudaCheckpointProbe "$@"
 LAUNCH
 chmod +x "$OUT/bin/cuda-probe"
+cat >"$OUT/bin/cuda-checkpoint" <<'LAUNCH'
+#!/bin/sh
+# vllmsnap's stand-in for NVIDIA's cuda-checkpoint, for CRIU's CUDA plugin (which finds it on PATH). The plugin reads
+# stdout and stderr together and parses them, so the JVM must print nothing of its own: the variables that make it
+# announce themselves ("Picked up ...") are cleared. JAVA_OPTS adds JVM options.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+unset JAVA_TOOL_OPTIONS _JAVA_OPTIONS JDK_JAVA_OPTIONS
+exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  -XX:-UsePerfData $JAVA_OPTS -cp "$here/lib/*" io.vllmsnap.cuda.CudaCheckpointCli "$@"
+LAUNCH
+chmod +x "$OUT/bin/cuda-checkpoint"
 cat >"$OUT/bin/vllmsnap" <<'LAUNCH'
 #!/bin/sh
 # The local vllmsnap CLI with the bundled runtime, CRIU and stand-in servers. JAVA_OPTS adds JVM options.
@@ -86,6 +99,13 @@ if [ -n "$criu_bin" ] && [ -x "$criu_bin" ]; then
   printf '#!/bin/sh\nhere="$(cd "$(dirname "$0")" && pwd)"\nLD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/criu" "$@"\n' \
     >"$OUT/criu/criu.sh"
   chmod +x "$OUT/criu/criu.sh"
+  plugin="${CUDA_PLUGIN:-${VLLMSNAP_CACHE:-${HOME:-/root}/.cache/vllmsnap}/criu/plugins/cuda_plugin.so}"
+  if [ -f "$plugin" ]; then
+    install -D -m 0644 "$plugin" "$OUT/criu/plugins/cuda_plugin.so"
+    if command -v strip >/dev/null; then strip --strip-unneeded "$OUT/criu/plugins/cuda_plugin.so"; fi
+  else
+    log "no CRIU CUDA plugin at $plugin: bundle has no criu/plugins (the criu-plugin scenario cannot run)"
+  fi
 else
   log "no CRIU installed here (hack/install-criu.sh): bundle has no criu/"
 fi
@@ -96,6 +116,8 @@ rm -f "$OUT/build-bundle.sh"
 
 # Smoke check: the runtime starts the probe and its JSON comes out.
 "$OUT/bin/cuda-probe" cuda-pids --root $$ | grep -q '"tree"' || { log "bundled runtime cannot run the probe"; exit 1; }
+# ... and the cuda-checkpoint stand-in answers the plugin's first question (does it know --action?).
+"$OUT/bin/cuda-checkpoint" -h | grep -q -- '--action' || { log "bundled cuda-checkpoint does not run"; exit 1; }
 if [ -d "$CLASSES_DIR/io/vllmsnap/cli" ]; then
   "$OUT/bin/vllmsnap" --help >/dev/null || { log "bundled runtime cannot run the vllmsnap CLI"; exit 1; }
 fi

@@ -11,6 +11,8 @@ Scenarios (pick with --scenarios, comma-separated, run in the order given):
   parallel  4 sources on 4 ports, a level-2 snapshot of each, then all 4 restored at once against one by one
   best      (for the 8B shape) cold starts, one level-2 snapshot, restores in --best-modes
   mps       with an MPS daemon running: what a snapshot of a client does (expected: a clear refusal)
+  criu-plugin  CRIU's own CUDA plugin doing the GPU steps inside criu dump/restore (through bin/cuda-checkpoint,
+            vllmsnap's stand-in for NVIDIA's utility): per repetition a warm source, a level-2 snapshot, a warm restore
 A scenario may name its own shape and levels: modes:1+0@qwen2-1.5b, best@llama-8b.
 Every external command has a timeout, is logged under OUT/logs, and a failed step is recorded, not fatal. The
 results are rewritten to OUT/raw-<tag>.json after every step, so a run cut short keeps what it measured.
@@ -232,12 +234,12 @@ class Bench:
         return False
 
     # ---------------------------------------------------------------- snapshot / restore
-    def snapshot(self, pid, port, level, image, leave_running):
+    def snapshot(self, pid, port, level, image, leave_running, extra=(), env=None):
         cmd = [self.vllmsnap, "snapshot", "--pid", str(pid), "--out", image, "--port", str(port),
-               "--sleep-level", str(level)]
+               "--sleep-level", str(level)] + list(extra)
         if leave_running:
             cmd.append("--leave-running")
-        rc, out, dt = self.sh(f"snapshot-l{level}", cmd, 400)
+        rc, out, dt = self.sh(f"snapshot-l{level}", cmd, 400, env=env)
         rep = {"rc": rc, "wall_s": dt, "leave_running": leave_running, "output": out[-3000:]}
         if rc != 0:
             raise StepError(f"snapshot failed (rc {rc}): {out.strip()[-800:]}", rep)
@@ -273,9 +275,9 @@ class Bench:
             total = sum(ex.map(read, files))
         return total, time.monotonic() - t0
 
-    def restore(self, image, port, shape, how, name="restore", env=None):
-        """how: cold | prestage | prestage-lazy | warm (page cache as it is) | warm-lazy. env: extra environment of
-        the restore command (e.g. the lazy-pages window)."""
+    def restore(self, image, port, shape, how, name="restore", extra=(), env=None):
+        """how: cold | prestage | prestage-lazy | warm (page cache as it is) | warm-lazy. extra: more restore options;
+        env: the restore command's whole environment (e.g. os.environ plus the lazy-pages window)."""
         rep = {"how": how}
         if how in ("cold", "prestage", "prestage-lazy"):
             self.drop_caches()
@@ -287,12 +289,12 @@ class Bench:
                 paths.append(self.weights_dir(shape))  # wake re-reads them
             n, dt = self.prestage(paths)
             rep["prestage_bytes"], rep["prestage_s"] = n, dt
-        cmd = [self.vllmsnap, "restore", image]
+        cmd = [self.vllmsnap, "restore", image] + list(extra)
         if how != "cold":
             cmd += ["--stage-readers", "0"]
         if how.endswith("lazy"):
             cmd.append("--lazy-pages")
-        rc, out, dt = self.sh(f"{name}-{how}", cmd, 300, env=dict(os.environ, **env) if env else None)
+        rc, out, dt = self.sh(f"{name}-{how}", cmd, 300, env=env)
         rep.update(rc=rc, wall_s=dt, output=out[-3000:])
         if env:
             rep["env"] = env
@@ -590,7 +592,7 @@ class Bench:
             modes = self.a.lever_modes.split(",") if name == names[-1] else ["warm"]
             for mode in modes:
                 how, _, env_spec = mode.partition("+")  # warm-lazy+VLLMSNAP_LAZY_WINDOW=512
-                env = dict(kv.split("=", 1) for kv in env_spec.split(";") if kv) if env_spec else None
+                env = dict(os.environ, **dict(kv.split("=", 1) for kv in env_spec.split(";") if kv)) if env_spec else None
                 self.restore_reps(image, port, shape, 2, how, sid=f"{shape}/lever-{name}-{mode}", env=env,
                                   lever=name, note=what)
             if not self.a.keep_images:
@@ -682,6 +684,97 @@ class Bench:
                     pass
         self.save()
 
+    def run_criu_plugin(self, shape):
+        """The second baseline: `vllmsnap snapshot/restore --criu-cuda-plugin`, so CRIU's CUDA plugin locks,
+        checkpoints, restores and unlocks the GPU inside criu dump and criu restore (everything else as the engine's
+        level-2 path). The plugin runs cuda-checkpoint from PATH: the bundle's stand-in, a JVM per call, whose start
+        NVIDIA's native utility would not pay; every call is logged (VLLMSNAP_CUDA_CHECKPOINT_LOG) to estimate that."""
+        port = self.a.port + 20
+        plugins = os.path.join(self.bundle, "criu", "plugins")
+        standin = os.path.join(self.bundle, "bin", "cuda-checkpoint")
+        if not os.path.isfile(os.path.join(plugins, "cuda_plugin.so")) or not os.access(standin, os.X_OK):
+            self.error("criu-plugin", f"the bundle lacks {plugins}/cuda_plugin.so or {standin}")
+            return
+        note = "CRIU's CUDA plugin does the GPU steps (gpu-checkpoint/gpu-restore phases only check); " \
+               "cuda-checkpoint is vllmsnap's JVM stand-in"
+        snap = self.scenario(id=f"{shape}/criu-plugin-snapshot-l2", shape=shape, kind="snapshot", sleep_level=2,
+                             note=note)
+        rest = self.scenario(id=f"{shape}/criu-plugin-restore-l2-warm", shape=shape, kind="restore", sleep_level=2,
+                             how="warm, CRIU plugin", note=note)
+        # What one start of the stand-in costs beyond its own main(): measured on -h, which needs no driver.
+        help_log = os.path.join(self.logs, "criu-plugin-help-calls.jsonl")
+        walls = [dt for rc, _, dt in (self.sh("cuda-checkpoint-help", [standin, "-h"], 30, env=self.plugin_env(help_log))
+                                      for _ in range(3)) if rc == 0]
+        mains = [c["mainMs"] / 1000 for c in read_jsonl(help_log)]
+        jvm_start = max(0.0, statistics.median(walls) - statistics.median(mains)) if walls and mains else None
+        snap["standin_jvm_start_s"] = rest["standin_jvm_start_s"] = jvm_start
+        if shape != "cpu" and not os.path.isdir(self.weights_dir(shape)):
+            try:
+                rep = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout)
+                self.kill(rep["pid"], port)
+            except Exception as e:
+                self.error(f"criu-plugin: {shape} weight build", e)
+                return
+        extra = ["--criu-cuda-plugin", plugins]
+        for r in range(self.a.reps):
+            if self.left() < self.a.min_mode_s:
+                self.skip(f"{shape} criu-plugin rep {r}", f"{self.left():.0f} s left")
+                break
+            image = os.path.join(self.work, f"img-{shape}-criu-plugin-{r}")
+            shutil.rmtree(image, ignore_errors=True)
+            pid = None
+            try:
+                pid = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout)["pid"]
+                calls = os.path.join(self.logs, f"criu-plugin-{shape}-{r}-dump-calls.jsonl")
+                try:
+                    # criu's own limit below this script's (400 s): vllmsnap then ends criu and the plugin's
+                    # cuda-checkpoint itself and gives the source back (CRIU runs the plugin's commands unbounded).
+                    srep = self.snapshot(pid, port, 2, image, False, extra=extra + ["--criu-timeout", "300"],
+                                         env=self.plugin_env(calls))
+                except Exception as e:
+                    srep = getattr(e, "rep", {"error": str(e)})
+                    raise
+                finally:
+                    srep["standin_calls"] = calls_summary(calls, jvm_start)
+                    snap["reps"].append(srep)
+                    self.keep_plugin_log(image, f"criu-plugin-{shape}-{r}-dump-plugin.log")
+                self.kill(pid, port)  # the dump ended it: gone and its port free before the restore
+                calls = os.path.join(self.logs, f"criu-plugin-{shape}-{r}-restore-calls.jsonl")
+                try:
+                    rrep = self.restore(image, port, shape, "warm", name="criu-plugin-restore", extra=extra,
+                                        env=self.plugin_env(calls))
+                except Exception as e:
+                    rrep = getattr(e, "rep", {"error": str(e)})
+                    raise
+                finally:
+                    rrep["standin_calls"] = calls_summary(calls, jvm_start)
+                    rest["reps"].append(rrep)
+            except Exception as e:
+                self.error(f"{shape} criu-plugin rep {r}", e)
+            finally:
+                if pid is not None and alive(pid):
+                    self.kill(pid, port)
+                if not self.a.keep_images:
+                    shutil.rmtree(image, ignore_errors=True)
+                self.save()
+
+    def plugin_env(self, call_log):
+        """CRIU passes its environment to the plugin's cuda-checkpoint: the bundle's stand-in first on PATH."""
+        return dict(os.environ, PATH=os.path.join(self.bundle, "bin") + ":" + os.environ.get("PATH", "/usr/bin:/bin"),
+                    VLLMSNAP_CUDA_CHECKPOINT_LOG=call_log)
+
+    def keep_plugin_log(self, image, name):
+        """The plugin's lines of CRIU's dump log (timestamped), from the image or from a failed dump's kept log."""
+        for log in (os.path.join(image, "criu", "dump.log"), image + ".failed-dump.log"):
+            try:
+                with open(log, errors="replace") as f:
+                    lines = [l for l in f if "cuda_plugin" in l or "Error" in l]
+                with open(os.path.join(self.logs, name), "w") as f:
+                    f.writelines(lines)
+                return
+            except OSError:
+                continue
+
     def cleanup(self):
         for pid in self.started:
             if alive(pid):
@@ -767,6 +860,27 @@ def first_touch_speeds(size=1 << 30):
             m[off] = 1
         out[name] = round(size / (time.monotonic() - t0) / 1e9, 2)
         m.close()
+def read_jsonl(path):
+    try:
+        with open(path) as f:
+            return [json.loads(l) for l in f if l.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def calls_summary(path, jvm_start_s):
+    """The stand-in's calls during one criu run: how many, the driver's share, and an estimate of what a native
+    utility would not have spent (JVM starts and the stand-in's own work outside the driver)."""
+    calls = read_jsonl(path)
+    if not calls:
+        return {"calls": 0}
+    load = sum(max(0.0, c.get("driverLoadMs", -1)) for c in calls) / 1000
+    step = sum(max(0.0, c.get("stepMs", -1)) for c in calls) / 1000
+    main = sum(c["mainMs"] for c in calls) / 1000
+    out = {"calls": len(calls), "args": [" ".join(c["args"]) + f" -> {c['exit']}" for c in calls],
+           "main_s": main, "driver_load_s": load, "driver_step_s": step}
+    if jvm_start_s is not None:
+        out["overhead_est_s"] = len(calls) * jvm_start_s + (main - load - step)
     return out
 
 
@@ -834,6 +948,8 @@ def main():
                     b.run_levers(a.shape)
                 elif s == "facts":
                     b.run_facts(a.shape)
+                elif s == "criu-plugin":
+                    b.run_criu_plugin(a.shape)
                 elif s == "mps":
                     b.run_mps(a.mps_shape if a.shape != "cpu" else "cpu")
                 else:

@@ -1,6 +1,7 @@
 package io.vllmsnap.cli;
 
 import io.vllmsnap.engine.RestoreRequest;
+import io.vllmsnap.engine.Restorer;
 import io.vllmsnap.engine.RestoreResult;
 import io.vllmsnap.engine.Timeouts;
 import picocli.CommandLine.Command;
@@ -27,11 +28,16 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--lazy-pages", description = "run the server before its memory is copied: pages arrive on first"
             + " touch and in the background (criu lazy-pages); restore time no longer grows with the image")
     boolean lazyPages;
+    @Option(names = "--criu-cuda-plugin", paramLabel = "DIR", description = "for an image snapshot with this option:"
+            + " CRIU's own CUDA plugin (cuda_plugin.so in DIR, which runs cuda-checkpoint from PATH) restores the GPU"
+            + " state inside criu restore")
+    Path cudaPluginDir;
 
     @Override
     public Integer call() throws Exception {
+        Restorer restorer = VllmsnapCli.restorer(cudaPluginDir); // refuses a bad --criu-cuda-plugin first
         System.out.println("restore of " + image);
-        RestoreResult r = VllmsnapCli.restorer().restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
+        RestoreResult r = restorer.restore(new RestoreRequest(image, rootfs, readers, !noFirstToken,
                 lazyPages, Timeouts.defaults(), null, "127.0.0.1"), VllmsnapCli.progress(System.out));
         r.phaseSeconds().forEach((phase, s) -> System.out.printf("  %-14s %7.3f s%n", phase, s));
         System.out.printf("restored: PID %d, %s in %.3f s%n", r.pid(),

@@ -1,5 +1,6 @@
 package io.vllmsnap.cli;
 
+import io.vllmsnap.engine.Checkpointer;
 import io.vllmsnap.engine.Manifest;
 import io.vllmsnap.engine.SnapshotRequest;
 import io.vllmsnap.engine.Timeouts;
@@ -33,6 +34,10 @@ final class SnapshotCommand implements Callable<Integer> {
     boolean fileLocks;
     @Option(names = "--ext-unix-sk", description = "allow unix sockets connected outside the process tree")
     boolean extUnix;
+    @Option(names = "--criu-cuda-plugin", paramLabel = "DIR", description = "let CRIU's own CUDA plugin (cuda_plugin.so"
+            + " in DIR, which runs cuda-checkpoint from PATH) do the GPU steps inside criu dump instead of vllmsnap;"
+            + " restore such an image with the same option")
+    Path cudaPluginDir;
     @Option(names = "--criu-timeout", defaultValue = "600", description = "seconds for criu dump (default ${DEFAULT-VALUE})")
     long criuTimeout;
 
@@ -40,8 +45,9 @@ final class SnapshotCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Timeouts d = Timeouts.defaults();
         Timeouts t = new Timeouts(d.http(), d.gpuLock(), Duration.ofSeconds(criuTimeout), d.ready(), d.queue());
+        Checkpointer checkpointer = VllmsnapCli.checkpointer(cudaPluginDir); // refuses a bad --criu-cuda-plugin first
         System.out.println("snapshot of process " + pid + " → " + out);
-        Manifest m = VllmsnapCli.checkpointer().snapshot(new SnapshotRequest(pid, out, port, sleepLevel, leaveRunning,
+        Manifest m = checkpointer.snapshot(new SnapshotRequest(pid, out, port, sleepLevel, leaveRunning,
                 tcp, fileLocks, extUnix, t, "127.0.0.1"), VllmsnapCli.progress(System.out));
         System.out.printf("done: %s, %.1f MiB in %.2f s%n", out, m.sizeBytes() / 1048576.0, m.totalSeconds());
         return 0;

@@ -22,16 +22,26 @@ public final class Criu {
     private static final int ERROR_LINES = 8;
 
     private final String binary;
+    private final Path pluginDir;
     /** Empty: as {@link HugePageFill#fromEnvironment()} decides, at the first restore. */
     private final Optional<Boolean> hugePageFill;
 
     public Criu(String binary) {
-        this(binary, Optional.empty());
+        this(binary, null, Optional.empty());
     }
 
-    private Criu(String binary, Optional<Boolean> hugePageFill) {
+    private Criu(String binary, Path pluginDir, Optional<Boolean> hugePageFill) {
         this.binary = binary;
+        this.pluginDir = pluginDir;
         this.hugePageFill = hugePageFill;
+    }
+
+    /**
+     * The same CRIU loading its plugins from {@code dir} ({@code --libdir}) at dump and restore: with CRIU's CUDA plugin
+     * there, CRIU does the GPU steps itself (through {@code cuda-checkpoint} on PATH).
+     */
+    public Criu withPluginDir(Path dir) {
+        return new Criu(binary, dir, hugePageFill);
     }
 
     /** Uses {@code $VLLMSNAP_CRIU} when set, else {@code criu} from PATH. */
@@ -42,7 +52,7 @@ public final class Criu {
 
     /** The same CRIU, with restores filling large dense memory areas through transparent huge pages (or not). */
     public Criu withHugePageFill(boolean on) {
-        return new Criu(binary, Optional.of(on));
+        return new Criu(binary, pluginDir, Optional.of(on));
     }
 
     /** Whether restores fill memory through huge pages (see {@link HugePageFill}). */
@@ -170,6 +180,7 @@ public final class Criu {
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         externalMounts(cmd, spec.externalMounts());
+        plugins(cmd);
         return cmd;
     }
 
@@ -198,6 +209,7 @@ public final class Criu {
         }
         common(cmd, spec.fileLocks(), spec.externalUnixSockets());
         externalMounts(cmd, spec.externalMounts());
+        plugins(cmd);
         return cmd;
     }
 
@@ -217,6 +229,7 @@ public final class Criu {
             cmd.add("--leave-running");
         }
         externalMounts(cmd, spec.externalMounts());
+        plugins(cmd);
         return cmd;
     }
 
@@ -236,12 +249,19 @@ public final class Criu {
                 "--join-ns", "uts:" + spec.target().uts(),
                 "--join-ns", "ipc:" + spec.target().ipc()));
         externalMounts(cmd, spec.externalMounts());
+        plugins(cmd);
         return cmd;
     }
 
     /** {@code --external mnt[A]:B} for each entry: at dump A is the mount point and B its key, at restore the reverse. */
     private static void externalMounts(List<String> cmd, Map<String, String> mounts) {
         mounts.forEach((a, b) -> cmd.addAll(List.of("--external", "mnt[" + a + "]:" + b)));
+    }
+
+    private void plugins(List<String> cmd) {
+        if (pluginDir != null) {
+            cmd.addAll(List.of("--libdir", pluginDir.toString()));
+        }
     }
 
     private static void common(List<String> cmd, boolean fileLocks, boolean externalUnixSockets) {

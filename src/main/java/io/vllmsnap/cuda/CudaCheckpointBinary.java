@@ -108,6 +108,21 @@ public final class CudaCheckpointBinary implements GpuCheckpointBackend {
         }
     }
 
+    @Override
+    public int restoreThreadId(int pid) {
+        CommandRunner.Result r = runner.run(List.of(binary.toString(), "--get-restore-tid", "--pid", Integer.toString(pid)),
+                timeout);
+        if (r.exitCode() != 0) {
+            throw failure("get-restore-tid", pid, r);
+        }
+        try {
+            return Integer.parseInt(r.output().strip());
+        } catch (NumberFormatException e) {
+            throw new CudaException(BINARY + " --get-restore-tid", BINARY + " --get-restore-tid --pid " + pid
+                    + " printed something unexpected: " + r.output().strip());
+        }
+    }
+
     /** Builds the argument array of one --action call; public for tests of the command line we send. */
     public List<String> actionCommand(String action, int pid, List<String> extra) {
         List<String> cmd = new ArrayList<>(List.of(binary.toString(), "--action", action, "--pid", Integer.toString(pid)));
@@ -124,7 +139,8 @@ public final class CudaCheckpointBinary implements GpuCheckpointBackend {
 
     private CudaException failure(String action, int pid, CommandRunner.Result r) {
         String out = r.output().strip();
-        return new CudaException(BINARY + " " + action, BINARY + " --action " + action + " --pid " + pid
+        String flag = action.startsWith("get-") ? "--" + action : "--action " + action;
+        return new CudaException(BINARY + " " + action, BINARY + " " + flag + " --pid " + pid
                 + " failed (exit " + r.exitCode() + ")" + (out.isEmpty() ? "" : ": " + out));
     }
 }

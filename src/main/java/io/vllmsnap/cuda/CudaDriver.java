@@ -189,6 +189,7 @@ public final class CudaDriver implements GpuCheckpointBackend {
     }
 
     /** The thread of the process that the driver uses to restore it (CRIU must leave it alone while restoring). */
+    @Override
     public int restoreThreadId(int pid) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(JAVA_INT);

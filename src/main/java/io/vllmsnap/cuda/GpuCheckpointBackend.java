@@ -19,4 +19,12 @@ public interface GpuCheckpointBackend {
     void unlock(int pid);
 
     ProcessGpuState state(int pid);
+
+    /**
+     * The thread of the process that the driver restores it with (CRIU's CUDA plugin keeps it running while the rest
+     * of the tree is frozen).
+     *
+     * @throws CudaException when the process is no CUDA process or the backend cannot tell
+     */
+    int restoreThreadId(int pid);
 }

@@ -90,6 +90,16 @@ public final class ProcFs {
         return statField(pid, 1).map(Integer::parseInt);
     }
 
+    /** The process (thread group) a thread ID belongs to, from the Tgid line of /proc/TID/status; empty when gone. */
+    public Optional<Integer> threadGroup(int tid) {
+        for (String line : readLines(tid, "status")) {
+            if (line.startsWith("Tgid:")) {
+                return Optional.of(Integer.parseInt(line.substring(5).strip()));
+            }
+        }
+        return Optional.empty();
+    }
+
     /** Whether the process has exited and waits to be reaped (state Z or X), or is gone. */
     public boolean isZombie(int pid) {
         return statField(pid, 0).map(state -> state.equals("Z") || state.equals("X")).orElse(true);

@@ -16,6 +16,21 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 class CriuTest {
     private final Criu criu = new Criu("criu");
 
+    /** CRIU's own CUDA plugin only runs where CRIU is told its directory, at dump and at restore alike. */
+    @Test
+    void aPluginDirectoryReachesDumpAndRestoreAndIsAbsentOtherwise() {
+        Criu withPlugin = criu.withPluginDir(Path.of("/opt/bundle/criu/plugins"));
+        Criu.DumpSpec dump = new Criu.DumpSpec(42, Path.of("/img"), false, false, false, false, Map.of(),
+                Duration.ofSeconds(5), null);
+        Criu.RestoreSpec restore = new Criu.RestoreSpec(Path.of("/img"), Path.of("/rootfs"), Path.of("/work/pid"),
+                false, false, false, Map.of(), false, Duration.ofSeconds(5), null);
+
+        assertThat(withPlugin.dumpCommand(dump)).containsSequence("--libdir", "/opt/bundle/criu/plugins");
+        assertThat(withPlugin.restoreCommand(restore)).containsSequence("--libdir", "/opt/bundle/criu/plugins");
+        assertThat(criu.dumpCommand(dump)).doesNotContain("--libdir");
+        assertThat(criu.restoreCommand(restore)).doesNotContain("--libdir");
+    }
+
     @Test
     void dumpDeclaresEveryExternalMountAndLocksTheNetworkOnlyForTcp() {
         Map<String, String> ext = new LinkedHashMap<>();

@@ -23,6 +23,7 @@ class CudaCheckpointerTest {
         final List<String> calls = new ArrayList<>();
         boolean failCheckpoint;
         ProcessGpuState state = ProcessGpuState.RUNNING;
+        final List<Integer> statePids = new ArrayList<>();
 
         @Override
         public String name() {
@@ -59,7 +60,16 @@ class CudaCheckpointerTest {
 
         @Override
         public ProcessGpuState state(int pid) {
+            statePids.add(pid);
             return state;
+        }
+
+        int restoreThreadId = 4242;
+
+        @Override
+        public int restoreThreadId(int pid) {
+            calls.add("restore-tid " + pid);
+            return restoreThreadId;
         }
     }
 

@@ -63,6 +63,12 @@ final class FakeProc {
             return this;
         }
 
+        /** /proc/PID/status with the thread group (the process a thread belongs to; its own PID for a process). */
+        Process tgid(int tgid) {
+            write("status", "Name:\tpython3\nTgid:\t" + tgid + "\nPid:\t" + pid + "\n");
+            return this;
+        }
+
         Process environ(String... entries) {
             write("environ", String.join("\0", entries) + "\0");
             return this;

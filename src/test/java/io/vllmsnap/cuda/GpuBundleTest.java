@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -22,19 +23,24 @@ class GpuBundleTest {
     private static final long LIMIT_BYTES = 60L << 20;
 
     @TempDir
-    Path out;
+    static Path out;
+    private static Path bundle;
+    private static Run build;
+
+    /** Built once for the tests below, as bench/gpu/build-bundle.sh builds it for the GPU machine. */
+    @BeforeAll
+    static void buildBundle() throws Exception {
+        Path jdk = Path.of(System.getProperty("java.home"));
+        assertThat(jdk.resolve("bin/jlink")).as("tests run on a JDK with jlink").exists();
+        bundle = out.resolve("bundle");
+        String deps = String.join(":", jarOf(CommandLine.class), jarOf(ObjectMapper.class), jarOf(JsonFactory.class),
+                jarOf(JsonProperty.class));
+        build = run(List.of("bash", "bench/gpu/build-bundle.sh", bundle.toString()), 240,
+                "JAVA_HOME", jdk.toString(), "CLASSES_DIR", jarOf(CudaCheckpointProbe.class), "DEPS", deps);
+    }
 
     @Test
     void bundleBuildsUnderSixtyMibAndItsRuntimeRunsTheProbe() throws Exception {
-        Path jdk = Path.of(System.getProperty("java.home"));
-        assertThat(jdk.resolve("bin/jlink")).as("tests run on a JDK with jlink").exists();
-        Path bundle = out.resolve("bundle");
-        String deps = String.join(":", jarOf(CommandLine.class), jarOf(ObjectMapper.class), jarOf(JsonFactory.class),
-                jarOf(JsonProperty.class));
-
-        Run build = run(List.of("bash", "bench/gpu/build-bundle.sh", bundle.toString()), 240,
-                "JAVA_HOME", jdk.toString(), "CLASSES_DIR", jarOf(CudaCheckpointProbe.class), "DEPS", deps);
-
         assertThat(build.exit).as(build.output).isZero();
         assertThat(sizeOf(bundle)).as("bundle size").isLessThan(LIMIT_BYTES);
         assertThat(bundle.resolve("jre/bin/java")).isExecutable();
@@ -52,6 +58,77 @@ class GpuBundleTest {
         JsonNode info = new ObjectMapper().readTree(probe.output.lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow());
         assertThat(info.get("error").asText()).contains("libcuda-absent-for-test.so.1 not found")
                 .contains("no cuda-checkpoint on PATH");
+
+        // The cuda-checkpoint stand-in: CRIU's plugin reads its stdout and stderr as one, so the JVM must add nothing,
+        // even where the environment asks it to announce options.
+        assertThat(bundle.resolve("bin/cuda-checkpoint")).isExecutable();
+        Run help = run(List.of(bundle.resolve("bin/cuda-checkpoint").toString(), "-h"), 60,
+                "JAVA_TOOL_OPTIONS", "-Dvllmsnap.test=1", "JDK_JAVA_OPTIONS", "-Dvllmsnap.test=2");
+        assertThat(help.exit).as(help.output).isZero();
+        assertThat(help.output).startsWith("Usage: cuda-checkpoint").contains("--action");
+    }
+
+    /**
+     * CRIU's own CUDA plugin, as the bundle carries it, runs the bundled cuda-checkpoint from PATH and understands its
+     * answers: it enables itself ({@code -h} names {@code --action}) and takes a process without CUDA for one with
+     * nothing to pause or checkpoint. (The plugin disables itself where /proc/driver/nvidia/gpus is missing; CRIU's
+     * fault injection 138 forces it on.) Without the stand-in on PATH the same dump logs that it is missing.
+     */
+    @Test
+    void criusCudaPluginRunsTheBundledCudaCheckpoint() throws Exception {
+        assertThat(build.exit).as(build.output).isZero();
+        Path criu = bundle.resolve("criu/criu.sh");
+        assertThat(criu).as("make test installs CRIU first (hack/install-criu.sh)").isExecutable();
+        Path plugins = bundle.resolve("criu/plugins");
+        assertThat(plugins.resolve("cuda_plugin.so")).exists();
+        String systemPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+        Path calls = out.resolve("calls.jsonl");
+        PluginDump with = dumpWithPlugin(criu, plugins, bundle.resolve("bin") + ":" + systemPath, calls, "with");
+        assertThat(with.run.exit).as(with.log).isZero();
+        assertThat(with.log).contains("cuda_plugin: initialized")
+                .contains("no need to pause devices on pid " + with.pid)
+                .contains("No need to checkpoint devices on pid " + with.pid);
+        List<JsonNode> lines = Files.readAllLines(calls).stream().map(GpuBundleTest::json).toList();
+        assertThat(lines).extracting(l -> l.get("args").toString() + " -> " + l.get("exit").asInt()).containsExactly(
+                "[\"-h\"] -> 0",
+                "[\"--get-restore-tid\",\"--pid\",\"" + with.pid + "\"] -> 1",
+                "[\"--get-restore-tid\",\"--pid\",\"" + with.pid + "\"] -> 1");
+
+        PluginDump without = dumpWithPlugin(criu, plugins, systemPath, calls, "without");
+        assertThat(without.run.exit).as(without.log).isZero();
+        assertThat(without.log).contains("check that cuda-checkpoint is present in $PATH")
+                .doesNotContain("cuda_plugin: initialized");
+    }
+
+    private record PluginDump(long pid, Run run, String log) {
+    }
+
+    /** criu dump, with CRIU's CUDA plugin loaded, of a sleeping session leader (which the dump ends). */
+    private static PluginDump dumpWithPlugin(Path criu, Path plugins, String path, Path callLog, String name)
+            throws Exception {
+        Path images = Files.createDirectories(out.resolve("images-" + name));
+        Process sleeper = new ProcessBuilder("setsid", "sleep", "600").redirectInput(ProcessBuilder.Redirect.from(
+                Path.of("/dev/null").toFile())).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            Run r = run(List.of(criu.toString(), "dump", "--tree", Long.toString(sleeper.pid()), "--images-dir",
+                    images.toString(), "--log-file", "dump.log", "-v4", "--libdir", plugins.toString()), 120,
+                    "CRIU_FAULT", "138", "PATH", path, CudaCheckpointCli.CALL_LOG_VARIABLE, callLog.toString());
+            Path log = images.resolve("dump.log");
+            return new PluginDump(sleeper.pid(), r, Files.exists(log) ? Files.readString(log) : r.output);
+        } finally {
+            sleeper.destroyForcibly();
+            sleeper.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static JsonNode json(String line) {
+        try {
+            return new ObjectMapper().readTree(line);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     @Test
