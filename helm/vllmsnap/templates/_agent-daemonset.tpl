@@ -87,6 +87,8 @@ spec:
               value: /var/lib/vllmsnap
             - name: VLLMSNAP_MAX_JOBS
               value: {{ $ag.maxConcurrentJobs | quote }}
+            - name: VLLMSNAP_THP_FILL
+              value: {{ $ag.hugePageFill | quote }}
             - name: OPERATOR_NAMESPACE
               value: {{ .Release.Namespace | quote }}
             - name: OPERATOR_SERVICE_ACCOUNT

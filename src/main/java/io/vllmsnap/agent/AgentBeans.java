@@ -9,6 +9,7 @@ import io.vllmsnap.agent.jobs.AgentMetrics;
 import io.vllmsnap.agent.jobs.ContainerCheckpointer;
 import io.vllmsnap.agent.jobs.JobRunner;
 import io.vllmsnap.agent.container.CriuContainerCheckpointer;
+import io.vllmsnap.criu.HugePageFill;
 import io.vllmsnap.cuda.CudaCheckpointer;
 import io.vllmsnap.agent.store.ImageStore;
 import io.vllmsnap.agent.store.JobStore;
@@ -18,6 +19,7 @@ import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Disposes;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
+import org.jboss.logging.Logger;
 
 import java.io.IOException;
 import java.time.Clock;
@@ -32,6 +34,10 @@ public class AgentBeans {
             metrics.imageStorage(images::freeBytes, images::totalBytes);
             // Before the API answers: jobs cut off by the last stop are failed and cleaned, queued ones resumed.
             runner.get().recover();
+            // Decide now (a short memory probe) rather than in the first restore's latency.
+            HugePageFill.Decision fill = HugePageFill.fromEnvironment();
+            Logger.getLogger(AgentBeans.class).infof("restores fill memory with %s pages (%s)",
+                    fill.enabled() ? "huge" : "4 KiB", fill.reason());
         }
     }
 
