@@ -558,13 +558,16 @@ class Bench:
             self.error(f"{shape} weight build", e)
             return False
 
-    def run_levers(self, shape):
-        """One level-2 source per server variant (page cache warm), a snapshot of each, then restores: the variants
-        in 'warm' mode, and the last variant in every --lever-modes mode (lazy-pages windows as name=env)."""
+    def run_levers(self, shape, sources=None):
+        """One level-2 source per server variant, each started with the page cache dropped (a cold start of that
+        variant, recorded), a snapshot of each, then restores with the page cache warm: 'warm' for every variant,
+        and every --lever-modes mode for the variant named 'fast' (the fast path)."""
         port = self.a.port
         if not self.ensure_weights(shape, port):
             return
-        names = self.a.lever_sources.split(",")
+        names = (sources or self.a.lever_sources).replace("+", ",").split(",")
+        cold = self.scenario(id=f"{shape}/lever-cold-start", shape=shape, kind="cold-start",
+                             note="page cache dropped; vllmsnap run -> /health -> first token of /v1/completions")
         for name in names:
             if self.left() < self.a.min_mode_s:
                 self.skip(f"{shape} lever {name}", f"{self.left():.0f} s left")
@@ -572,7 +575,8 @@ class Bench:
             extra, what = self.LEVER_SOURCES[name]
             extra = [] if shape == "cpu" else extra  # the CPU stand-in (a dry run) has none of these options
             try:
-                src = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout, extra=extra)
+                src = self.start_source(shape, port, cold=True, health_timeout=self.a.health_timeout, extra=extra)
+                cold["reps"].append(dict(src, lever=name, server_args=extra))
             except Exception as e:
                 self.error(f"{shape} lever source {name}", e)
                 continue
@@ -589,12 +593,12 @@ class Bench:
                 continue
             self.kill(src["pid"], port)
             self.save()
-            modes = self.a.lever_modes.split(",") if name == names[-1] else ["warm"]
+            modes = self.a.lever_modes.split(",") if name == "fast" else ["warm"]
             for mode in modes:
-                how, _, env_spec = mode.partition("+")  # warm-lazy+VLLMSNAP_LAZY_WINDOW=512
+                how, _, env_spec = mode.partition("+")  # warm-lazy+CRIU_LAZY_WINDOW_KIB=2048;VLLMSNAP_THP_FILL=on
                 env = dict(os.environ, **dict(kv.split("=", 1) for kv in env_spec.split(";") if kv)) if env_spec else None
                 self.restore_reps(image, port, shape, 2, how, sid=f"{shape}/lever-{name}-{mode}", env=env,
-                                  lever=name, note=what)
+                                  lever=name, note=what, env_spec=env_spec)
             if not self.a.keep_images:
                 shutil.rmtree(image, ignore_errors=True)
 
@@ -944,8 +948,8 @@ def main():
                     b.run_best(a.shape)
                 elif s == "parallel":
                     b.run_parallel(a.shape)
-                elif s == "levers":
-                    b.run_levers(a.shape)
+                elif s == "levers" or s.startswith("levers:"):  # levers:fast+baseline picks the sources
+                    b.run_levers(a.shape, s.partition(":")[2] or None)
                 elif s == "facts":
                     b.run_facts(a.shape)
                 elif s == "criu-plugin":

@@ -141,6 +141,7 @@ class WeightLoader:
         cudart = torch.cuda.cudart()
         with open(path, "rb") as f:
             mm = mmap.mmap(f.fileno(), size, prot=mmap.PROT_READ)
+        mm.madvise(mmap.MADV_WILLNEED)  # a cold page cache is read ahead in big requests, not page by page
         host = None
         try:
             import warnings
@@ -204,11 +205,15 @@ class WeightLoader:
             del buffers
 
 
-def release_host_memory():
-    """Gives freed heap memory back to the kernel (glibc keeps it otherwise), so a snapshot does not carry it."""
+def release_host_memory(torch=None):
+    """Gives freed heap memory back to the kernel (glibc keeps it otherwise), and torch's cached pinned buffers, so a
+    snapshot does not carry them."""
     import ctypes
     import gc
     gc.collect()
+    empty_host_cache = getattr(getattr(torch, "_C", None), "_host_emptyCache", None)
+    if empty_host_cache is not None:
+        empty_host_cache()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
@@ -368,7 +373,7 @@ class GpuModel:
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
             if self.trim_on_sleep:
-                release_host_memory()
+                release_host_memory(torch)
             self.sleep_level = level
 
     def wake(self):
