@@ -627,8 +627,12 @@ class Bench:
                 pid = src["pid"]
                 r = rep.setdefault(name, {})
                 r["awake"] = smaps_summary(pid)
+                r["gpu_awake"] = {k: v for k, v in self.http(port, "GET", "/state", timeout=30).items()
+                                  if k.startswith("gpu_memory")}
                 self.http(port, "POST", "/sleep?level=2", timeout=120)
                 r["asleep"] = smaps_summary(pid)
+                r["gpu_asleep"] = {k: v for k, v in self.http(port, "GET", "/state", timeout=30).items()
+                                   if k.startswith("gpu_memory")}
                 steps = {}
                 for step in ("lock", "checkpoint"):
                     rc, out, dt = self.sh(f"facts-{step}", [probe, "step", step, "--pid", str(pid)], 120)

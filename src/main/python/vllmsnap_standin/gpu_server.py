@@ -371,6 +371,9 @@ class GpuModel:
                 for _, p in self.model.named_parameters():
                     p.data = torch.empty(0, dtype=p.dtype, device="cuda")
             torch.cuda.synchronize()
+            clear_workspaces = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+            if clear_workspaces is not None:  # cuBLAS keeps a workspace per stream; the next matmul makes it again
+                clear_workspaces()
             torch.cuda.empty_cache()
             if self.trim_on_sleep:
                 release_host_memory(torch)
@@ -413,7 +416,10 @@ class GpuModel:
                     checksum = float(sum(p.float().sum().item() for p in self.model.parameters()))
             return {"shape": self.shape, "counter": self.counter, "sleep_level": self.sleep_level,
                     "pid": os.getpid(), "weights_checksum": checksum, "kv_bytes": self.kv_bytes,
-                    "gpu_memory_allocated": torch.cuda.memory_allocated(), "start_timings": self.timings,
+                    "gpu_memory_allocated": torch.cuda.memory_allocated(),
+                    "gpu_memory_reserved": torch.cuda.memory_reserved(),
+                    "gpu_memory_used_by_all": (lambda f, t: t - f)(*torch.cuda.mem_get_info()),
+                    "start_timings": self.timings,
                     "last_wake": self.last_wake}
 
 
