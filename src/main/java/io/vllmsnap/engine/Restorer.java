@@ -105,6 +105,7 @@ public final class Restorer {
                 staged = timer.time("stage", "prefetch " + m.sizeBytes() / (1 << 20) + " MiB",
                         () -> Stager.prefetch(image.resolve(Manifest.CRIU_DIR), req.stageReaders()));
             }
+            Thread.ofVirtual().name("vllm-client-warm-up").start(vllm::warmUp); // independent of CRIU, runs beside it
             Path pidFile = work.resolve("restored.pid");
             Path criuImages = image.resolve(Manifest.CRIU_DIR);
             restoredPid = timer.time("restore", req.lazyPages() ? "criu restore --lazy-pages" : "criu restore", () -> {
