@@ -45,9 +45,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--port", type=int, default=18595)
+    ap.add_argument("--port", type=int, default=0, help="stand-in port (default: a free one)")
     ap.add_argument("configs", nargs="+", help="LABEL=BUNDLE_DIR[:JAVA_OPTS]; the first is the baseline")
     a = ap.parse_args()
+    if not a.port:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            a.port = s.getsockname()[1]
     configs = []
     for c in a.configs:
         label, rest = c.split("=", 1)
@@ -84,7 +88,9 @@ def main():
             sum(v for k, v in x["phases"].items() if k in ("wake", "ready", "first-token")) for x in r), 4)
         s["wall_ratio_to_" + base] = round(s["wall_s"] / median_of(reps[base], "wall_s"), 3)
         s["total_ratio_to_" + base] = round(s["total_s"] / median_of(reps[base], "total_s"), 3)
-        summary[label] = {"bundle": bundle, "java_opts": opts, "median": s}
+        low = {k: round(min(x[k] for x in r), 4) for k in ("wall_s", "total_s", "outside_s")}
+        low["prepare_s"] = round(min(x["phases"].get("prepare", 0) for x in r), 4)
+        summary[label] = {"bundle": bundle, "java_opts": opts, "median": s, "min": low}
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     java = subprocess.run([os.path.join(configs[0][1], "jre", "bin", "java"), "-version"], capture_output=True,
                           text=True).stderr.splitlines()[0]

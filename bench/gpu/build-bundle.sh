@@ -122,8 +122,9 @@ fi
 # with NO_AOT=1, the bundle goes without one and the launcher starts as before, only slower.
 if [ -d "$CLASSES_DIR/io/vllmsnap/cli" ] && [ -x "$OUT/criu/criu.sh" ] && [ "$(id -u)" = 0 ] && [ -z "${NO_AOT:-}" ]; then
   train="$(mktemp -d /var/tmp/vllmsnap-aot-train.XXXXXX)"
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   if JAVA_OPTS="-XX:AOTCacheOutput=$OUT/lib/vllmsnap.aot" "$OUT/bin/vllmsnap" demo --dir "$train" --weights-mib 16 \
-      --kv-mib 8 --compile-rounds 1 --port "${AOT_TRAIN_PORT:-18590}" >"$train/log" 2>&1 \
+      --kv-mib 8 --compile-rounds 1 --port "$port" >"$train/log" 2>&1 \
       && gzip -9 "$OUT/lib/vllmsnap.aot" \
       && JAVA_OPTS="-XX:AOTMode=on" "$OUT/bin/vllmsnap" --version >/dev/null; then
     log "AOT cache lib/vllmsnap.aot.gz: $(du -k "$OUT/lib/vllmsnap.aot.gz" | cut -f1) KiB"
