@@ -30,7 +30,7 @@ public final class Restorer {
     }
 
     public RestoreResult restore(RestoreRequest req, Progress progress) throws EngineException {
-        PhaseTimer timer = new PhaseTimer(progress);
+        PhaseTimer timer = PhaseTimer.backToBack(progress); // request accepted → first token, every moment named
         Path image = req.image().toAbsolutePath().normalize();
         Prepared prepared;
         try {
@@ -90,8 +90,8 @@ public final class Restorer {
     }
 
     /**
-     * The timed phases after {@code prepare}. Each step sits inside a phase, so the phases add up to the total
-     * (request accepted → first token); only the clean-up after the last phase is outside it.
+     * The phases after {@code prepare}, back to back, so they add up to the total (request accepted → first token);
+     * only the clean-up after the last phase is outside it.
      */
     private RestoreResult run(RestoreRequest req, Path image, Prepared prepared, PhaseTimer timer) throws EngineException {
         Manifest m = prepared.manifest();
@@ -105,10 +105,10 @@ public final class Restorer {
                 staged = timer.time("stage", "prefetch " + m.sizeBytes() / (1 << 20) + " MiB",
                         () -> Stager.prefetch(image.resolve(Manifest.CRIU_DIR), req.stageReaders()));
             }
-            Thread.ofVirtual().name("vllm-client-warm-up").start(vllm::warmUp); // independent of CRIU, runs beside it
             Path pidFile = work.resolve("restored.pid");
             Path criuImages = image.resolve(Manifest.CRIU_DIR);
             restoredPid = timer.time("restore", req.lazyPages() ? "criu restore --lazy-pages" : "criu restore", () -> {
+                Thread.ofVirtual().name("vllm-client-warm-up").start(vllm::warmUp); // independent of CRIU, beside it
                 if (req.lazyPages()) {
                     lazyDaemon[0] = criu.startLazyPages(criuImages, work, Duration.ofSeconds(30));
                 }
