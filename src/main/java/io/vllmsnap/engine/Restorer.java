@@ -14,9 +14,10 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * Brings an image back: prepare (manifest, checks, job slot) → stage (page cache) → criu restore (detached, in new PID and mount namespaces rooted at a
- * bind of the host's root) → GPU restore + unlock in parallel → wake → ready → first token. Latency is measured
- * from the request being accepted to the first token. A failed restore kills only what it restored itself.
+ * Brings an image back: prepare (manifest, checks, job slot) → stage (page cache) → criu restore (detached, in new
+ * PID and mount namespaces rooted at a bind of the host's root) → GPU restore + unlock in parallel → wake → ready →
+ * first token. Latency is measured from the request being accepted to the first token, every moment of it in a
+ * named phase. A failed restore kills only what it restored itself.
  */
 public final class Restorer {
     private final Criu criu;

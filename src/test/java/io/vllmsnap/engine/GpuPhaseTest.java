@@ -85,8 +85,8 @@ class GpuPhaseTest {
             RestoreResult r = rs.restore(RestoreRequest.of(image), Progress.NONE);
             try {
                 assertThat(gpu.calls).containsExactly("lock", "checkpoint", "restore", "unlock");
-                assertThat(r.phaseSeconds().keySet()).containsExactly("prepare", "stage", "restore", "gpu-restore", "wake", "ready",
-                        "first-token");
+                assertThat(r.phaseSeconds().keySet())
+                        .containsExactly("prepare", "stage", "restore", "gpu-restore", "wake", "ready", "first-token");
                 SnapshotRestoreTest.assertPhasesCoverTotal(r);
             } finally {
                 EngineFixture.stopRestored(r.pid());

@@ -116,7 +116,8 @@ class SnapshotRestoreTest {
             }
 
             RestoreResult r = f.restore(image);
-            assertThat(r.phaseSeconds().keySet()).containsExactly("prepare", "stage", "restore", "wake", "ready", "first-token");
+            assertThat(r.phaseSeconds().keySet())
+                    .containsExactly("prepare", "stage", "restore", "wake", "ready", "first-token");
             assertPhasesCoverTotal(r);
             VllmClient client = new VllmClient(port);
             assertThat(client.isSleeping()).isFalse();
