@@ -77,7 +77,7 @@ def main():
             continue
         c = sum(v for _, v in select(series, "vllmsnap_restore_duration_seconds_count", phase=labels["phase"], result="success"))
         phase_mean[labels["phase"]] = s / c
-    order = ["stage", "restore", "gpu-restore", "wake", "ready", "first-token"]
+    order = ["prepare", "stage", "restore", "gpu-restore", "wake", "ready", "first-token"]
     phase_mean = dict(sorted(phase_mean.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     restores = defaultdict(float)
     for labels, v in select(series, "vllmsnap_restores_total"):

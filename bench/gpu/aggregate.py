@@ -9,7 +9,7 @@ import argparse
 import json
 import statistics
 
-RESTORE_PHASES = ["stage", "restore", "gpu-restore", "wake", "ready", "first-token", "other"]
+RESTORE_PHASES = ["prepare", "stage", "restore", "gpu-restore", "wake", "ready", "first-token", "other"]
 SNAPSHOT_PHASES = ["prepare", "gpu-checkpoint", "dump", "finalize"]
 COLD_PHASES = ["import", "cuda-init", "load-weights", "kv-alloc", "warm-up", "launch+http", "first-token"]
 KEEP = ("total_s", "wall_s", "phases", "same_completion", "image_bytes", "image_files", "prestage_s",
@@ -49,7 +49,8 @@ def summarize(s):
         for r in s["reps"]:
             r["phases"] = cold_phases(r)
     if s["kind"] == "restore":
-        # Time inside the engine's measure that no phase names (rootfs check, process lookup, HTTP between steps).
+        # Time inside the engine's measure that no phase names: before "prepare" existed (results of 2026-11-23) the
+        # checks, manifest read and cold-JVM class loading before criu; now only the instants between phases.
         for r in reps:
             ph = r.get("phases") or {}
             if ph and "other" not in ph:

@@ -4,6 +4,7 @@
 #   lib/      vllmsnap's local CLI, engine, CRIU driver and cuda classes as one jar, plus picocli and Jackson
 #   bin/      launchers: vllmsnap (the local CLI), cuda-probe (io.vllmsnap.cuda.CudaCheckpointProbe) and
 #             cuda-checkpoint (io.vllmsnap.cuda.CudaCheckpointCli: the command line CRIU's CUDA plugin runs)
+#   lib/vllmsnap.aot.gz  the CLI's AOT cache (JEP 483), made by a training run here (root and CRIU needed)
 #   criu/     the project's CRIU build and the shared libraries it links (when a CRIU is installed here), and
 #             criu/plugins/cuda_plugin.so, CRIU's CUDA plugin (hack/install-criu.sh builds it; CUDA_PLUGIN names another)
 #   src/main/python/  the stand-in servers (CPU and GPU flavours), where the engine looks for them
@@ -80,8 +81,23 @@ cat >"$OUT/bin/vllmsnap" <<'LAUNCH'
 here="$(cd "$(dirname "$0")/.." && pwd)"
 export VLLMSNAP_HOME="${VLLMSNAP_HOME:-$here}"
 [ -x "$here/criu/criu.sh" ] && export VLLMSNAP_CRIU="${VLLMSNAP_CRIU:-$here/criu/criu.sh}"
-exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED $JAVA_OPTS -cp "$here/lib/*" io.vllmsnap.cli.VllmsnapCli "$@"
+# Start-up: an AOT cache (JEP 483) of the classes a snapshot and a restore load, made at build time by a training
+# run and shipped gzipped, is unpacked beside itself on first use. A JVM uses it only with the class path, GC and
+# heap mode it was made with, so these are fixed: the class path in a set order (a wildcard expands in directory
+# order), serial GC, and a heap small enough for compressed pointers (the default, a quarter of a GPU host's
+# memory, can turn them off).
+aot="$here/lib/vllmsnap.aot"
+if [ ! -f "$aot" ] && [ -f "$aot.gz" ]; then
+  { gzip -dc "$aot.gz" >"$aot.$$" && mv -f "$aot.$$" "$aot"; } 2>/dev/null || rm -f "$aot.$$"
+fi
+aot_opt=
+[ -f "$aot" ] && aot_opt="-XX:AOTCache=$aot"
+exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC -Xmx2g $aot_opt $JAVA_OPTS \
+  -cp "@CLASS_PATH@" io.vllmsnap.cli.VllmsnapCli "$@"
 LAUNCH
+class_path="$(cd "$OUT/lib" && { echo vllmsnap-gpu.jar; ls ./*.jar | sed 's|^\./||' | grep -v '^vllmsnap' | sort; } \
+  | sed 's|^|$here/lib/|' | paste -sd:)"
+sed -i "s|@CLASS_PATH@|$class_path|" "$OUT/bin/vllmsnap"
 chmod +x "$OUT/bin/vllmsnap"
 
 # CRIU and its shared libraries (glibc's own stay: the GPU machine has its own).
@@ -120,6 +136,26 @@ rm -f "$OUT/build-bundle.sh"
 "$OUT/bin/cuda-checkpoint" -h | grep -q -- '--action' || { log "bundled cuda-checkpoint does not run"; exit 1; }
 if [ -d "$CLASSES_DIR/io/vllmsnap/cli" ]; then
   "$OUT/bin/vllmsnap" --help >/dev/null || { log "bundled runtime cannot run the vllmsnap CLI"; exit 1; }
+fi
+
+# AOT cache for the CLI: a training run of the demo (a small stand-in snapshotted and restored; needs root and CRIU)
+# records what a snapshot and a restore load. Raw it is ~25 MiB, more than the size limit leaves, so it goes in
+# gzipped (~6 MiB). Checked by a start that must use it (-XX:AOTMode=on fails otherwise). Without root or CRIU, or
+# with NO_AOT=1, the bundle goes without one and the launcher starts as before, only slower.
+if [ -d "$CLASSES_DIR/io/vllmsnap/cli" ] && [ -x "$OUT/criu/criu.sh" ] && [ "$(id -u)" = 0 ] && [ -z "${NO_AOT:-}" ]; then
+  train="$(mktemp -d /var/tmp/vllmsnap-aot-train.XXXXXX)"
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  if JAVA_OPTS="-XX:AOTCacheOutput=$OUT/lib/vllmsnap.aot" "$OUT/bin/vllmsnap" demo --dir "$train" --weights-mib 16 \
+      --kv-mib 8 --compile-rounds 1 --port "$port" >"$train/log" 2>&1 \
+      && gzip -9 "$OUT/lib/vllmsnap.aot" \
+      && JAVA_OPTS="-XX:AOTMode=on" "$OUT/bin/vllmsnap" --version >/dev/null; then
+    log "AOT cache lib/vllmsnap.aot.gz: $(du -k "$OUT/lib/vllmsnap.aot.gz" | cut -f1) KiB"
+  else
+    log "AOT training failed, bundle without AOT cache:"; tail -n 5 "$train/log" >&2
+    rm -f "$OUT/lib/vllmsnap.aot.gz"
+  fi
+  rm -f "$OUT/lib/vllmsnap.aot"  # unpacked by the check; the launcher unpacks it again where the bundle lands
+  rm -rf "$train"
 fi
 
 kib="$(du -sk "$OUT" | cut -f1)"

@@ -144,6 +144,11 @@ class Bench:
         m["criu"] = out.strip().splitlines()[0] if out.strip() else None
         rc, out, _ = self.sh("java-version", [os.path.join(self.bundle, "jre", "bin", "java"), "-version"], 30)
         m["java"] = out.strip().splitlines()[0] if out.strip() else None
+        # The CLI's first start unpacks its AOT cache (build-bundle.sh): do it here, untimed, and record whether
+        # the JVM uses it (AOTMode=on refuses to start otherwise).
+        rc, out, _ = self.sh("cli-aot", [self.vllmsnap, "--version"], 60,
+                             env=dict(os.environ, JAVA_OPTS="-XX:AOTMode=on"))
+        m["cli_aot_cache"] = rc == 0
         m["disk_free_gib"] = round(shutil.disk_usage(self.work).free / GIB, 1)
         self.res["machine"] = m
         self.save()

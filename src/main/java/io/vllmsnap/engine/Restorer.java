@@ -14,9 +14,10 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * Brings an image back: stage (page cache) → criu restore (detached, in new PID and mount namespaces rooted at a
- * bind of the host's root) → GPU restore + unlock in parallel → wake → ready → first token. Latency is measured
- * from the request being accepted to the first token. A failed restore kills only what it restored itself.
+ * Brings an image back: prepare (manifest, checks, job slot) → stage (page cache) → criu restore (detached, in new
+ * PID and mount namespaces rooted at a bind of the host's root) → GPU restore + unlock in parallel → wake → ready →
+ * first token. Latency is measured from the request being accepted to the first token, every moment of it in a
+ * named phase. A failed restore kills only what it restored itself.
  */
 public final class Restorer {
     private final Criu criu;
@@ -30,16 +31,41 @@ public final class Restorer {
     }
 
     public RestoreResult restore(RestoreRequest req, Progress progress) throws EngineException {
-        PhaseTimer timer = new PhaseTimer(progress);
+        PhaseTimer timer = PhaseTimer.backToBack(progress); // request accepted → first token, every moment named
         Path image = req.image().toAbsolutePath().normalize();
-        Manifest m = Manifest.read(image);
-        m.verifyFiles(image);
-        try (JobLimiter.Permit ignored = limiter.acquire("image " + image, req.timeouts().queue())) {
-            return run(req, image, m, timer);
+        Prepared prepared;
+        try {
+            prepared = timer.time("prepare", "manifest, checks, job slot, work dir", () -> prepare(req, image));
+        } catch (Exception e) {
+            throw asEngineException(e, image);
+        }
+        try (JobLimiter.Permit ignored = prepared.permit()) {
+            return run(req, image, prepared, timer);
         }
     }
 
-    private RestoreResult run(RestoreRequest req, Path image, Manifest m, PhaseTimer timer) throws EngineException {
+    /** What a restore needs before it touches the image's pages: nothing here starts a process. */
+    private record Prepared(Manifest manifest, JobLimiter.Permit permit, VllmClient vllm, Path work) {
+    }
+
+    /** Every check before the image is restored; the job slot is given back when one fails. */
+    private Prepared prepare(RestoreRequest req, Path image) throws EngineException, IOException {
+        Manifest m = Manifest.read(image);
+        m.verifyFiles(image);
+        JobLimiter.Permit permit = limiter.acquire("image " + image, req.timeouts().queue());
+        try {
+            checkTarget(req, image, m);
+            ensureRootfs(req.rootfs());
+            Path work = Files.createTempDirectory("vllmsnap-restore");
+            return new Prepared(m, permit, new VllmClient(req.host(), m.source().port(), req.timeouts().http()), work);
+        } catch (EngineException | IOException | RuntimeException e) {
+            permit.close();
+            throw e;
+        }
+    }
+
+    /** The network namespace, the port and the external mounts the restored tree needs. */
+    private static void checkTarget(RestoreRequest req, Path image, Manifest m) throws EngineException {
         int port = m.source().port();
         if (m.externalNetwork() != null && req.netns() == null) {
             throw new EngineException(image + " was taken in its own network namespace: give the network namespace to"
@@ -62,29 +88,38 @@ public final class Restorer {
                         + " the restored tree would need it");
             }
         }
-        VllmClient vllm = new VllmClient(req.host(), port, req.timeouts().http());
+    }
+
+    /**
+     * The phases after {@code prepare}, back to back, so they add up to the total (request accepted → first token);
+     * only the clean-up after the last phase is outside it.
+     */
+    private RestoreResult run(RestoreRequest req, Path image, Prepared prepared, PhaseTimer timer) throws EngineException {
+        Manifest m = prepared.manifest();
+        VllmClient vllm = prepared.vllm();
+        Path work = prepared.work();
         long restoredPid = -1;
-        Path work = null;
-        Process lazyDaemon = null;
+        Process[] lazyDaemon = new Process[1];
         try {
             long staged = 0;
             if (req.stageReaders() > 0) {
                 staged = timer.time("stage", "prefetch " + m.sizeBytes() / (1 << 20) + " MiB",
                         () -> Stager.prefetch(image.resolve(Manifest.CRIU_DIR), req.stageReaders()));
             }
-            ensureRootfs(req.rootfs());
-            work = Files.createTempDirectory("vllmsnap-restore");
             Path pidFile = work.resolve("restored.pid");
             Path criuImages = image.resolve(Manifest.CRIU_DIR);
-            if (req.lazyPages()) {
-                lazyDaemon = criu.startLazyPages(criuImages, work, Duration.ofSeconds(30));
-            }
-            timer.time("restore", (req.lazyPages() ? "criu restore --lazy-pages" : "criu restore")
-                            + (criu.hugePageFill() ? ", huge-page fill" : ""),
-                    () -> criu.restore(new Criu.RestoreSpec(criuImages, req.rootfs(), pidFile,
-                            m.source().tcpEstablished(), m.source().fileLocks(), m.source().externalUnixSockets(),
-                            m.externalMounts(), req.lazyPages(), req.timeouts().criu(), req.netns())));
-            restoredPid = Long.parseLong(Files.readString(pidFile).strip());
+            String how = (req.lazyPages() ? "criu restore --lazy-pages" : "criu restore")
+                    + (criu.hugePageFill() ? ", huge-page fill" : "");
+            restoredPid = timer.time("restore", how, () -> {
+                Thread.ofVirtual().name("vllm-client-warm-up").start(vllm::warmUp); // independent of CRIU, beside it
+                if (req.lazyPages()) {
+                    lazyDaemon[0] = criu.startLazyPages(criuImages, work, Duration.ofSeconds(30));
+                }
+                criu.restore(new Criu.RestoreSpec(criuImages, req.rootfs(), pidFile,
+                        m.source().tcpEstablished(), m.source().fileLocks(), m.source().externalUnixSockets(),
+                        m.externalMounts(), req.lazyPages(), req.timeouts().criu(), req.netns()));
+                return Long.parseLong(Files.readString(pidFile).strip());
+            });
             long root = restoredPid;
             if (m.cudaProcesses() > 0) {
                 timer.time("gpu-restore", m.cudaProcesses() + " CUDA process(es)", () -> {
@@ -106,28 +141,33 @@ public final class Restorer {
                 text = timer.time("first-token", "/v1/completions max_tokens=1",
                         () -> vllm.complete(VllmClient.FIRST_TOKEN_PROMPT, 1).path("choices").path(0).path("text").asText());
             }
+            double total = timer.totalSeconds();
             keepCriuLogForDiagnosis(work, restoredPid);
-            if (lazyDaemon != null) {
-                cleanUpWhenDone(lazyDaemon, work, req.timeouts().criu());
+            if (lazyDaemon[0] != null) {
+                cleanUpWhenDone(lazyDaemon[0], work, req.timeouts().criu());
             } else {
                 Checkpointer.deleteTree(work);
             }
-            return new RestoreResult(restoredPid, timer.phases(), timer.totalSeconds(), staged, text);
+            return new RestoreResult(restoredPid, timer.phases(), total, staged, text);
         } catch (Exception e) {
             if (restoredPid > 0) {
                 Processes.kill(restoredPid); // our own half-restored tree, nothing else
             }
-            if (lazyDaemon != null) {
-                lazyDaemon.destroyForcibly();
+            if (lazyDaemon[0] != null) {
+                lazyDaemon[0].destroyForcibly();
             }
-            if (e instanceof EngineException ee) {
-                throw ee;
-            }
-            if (e instanceof CriuException ce) {
-                throw new EngineException(ce.getMessage(), ce);
-            }
-            throw new EngineException("restore of " + image + " failed: " + e, e);
+            throw asEngineException(e, image);
         }
+    }
+
+    private static EngineException asEngineException(Exception e, Path image) {
+        if (e instanceof EngineException ee) {
+            return ee;
+        }
+        if (e instanceof CriuException ce) {
+            return new EngineException(ce.getMessage(), ce);
+        }
+        return new EngineException("restore of " + image + " failed: " + e, e);
     }
 
     /**

@@ -51,6 +51,17 @@ class GpuBundleTest {
         assertThat(bundle.resolve("run-benchmark.sh")).exists();
         assertThat(bundle.resolve("gpu_benchmark.py")).exists();
 
+        // The CLI's AOT cache (trained at build, as root with CRIU, as tests run) still serves a copy of the bundle
+        // elsewhere, as on the GPU machine: with AOTMode=on the JVM refuses to start when it cannot use the cache.
+        assertThat(bundle.resolve("lib/vllmsnap.aot.gz")).as(build.output).exists();
+        Path copy = out.resolve("copied-elsewhere");
+        assertThat(run(List.of("cp", "-r", bundle.toString(), copy.toString()), 60).exit).isZero();
+        Run aot = run(List.of(copy.resolve("bin/vllmsnap").toString(), "--version"), 60,
+                "JAVA_OPTS", "-XX:AOTMode=on -Xlog:aot");
+        assertThat(aot.exit).as(aot.output).isZero();
+        assertThat(aot.output).contains("Opened AOT cache " + copy.resolve("lib/vllmsnap.aot"))
+                .contains("Using AOT-linked classes: true");
+
         // On a machine without the driver the bundled probe says so and exits 2, as it would on a GPU-less node.
         Run probe = run(List.of(bundle.resolve("bin/cuda-probe").toString(), "info"), 60,
                 "JAVA_OPTS", "-Dvllmsnap.libcuda=libcuda-absent-for-test.so.1", "PATH", "/usr/bin:/bin");

@@ -85,7 +85,9 @@ class GpuPhaseTest {
             RestoreResult r = rs.restore(RestoreRequest.of(image), Progress.NONE);
             try {
                 assertThat(gpu.calls).containsExactly("lock", "checkpoint", "restore", "unlock");
-                assertThat(r.phaseSeconds().keySet()).containsSubsequence("restore", "gpu-restore", "wake", "ready");
+                assertThat(r.phaseSeconds().keySet())
+                        .containsExactly("prepare", "stage", "restore", "gpu-restore", "wake", "ready", "first-token");
+                SnapshotRestoreTest.assertPhasesCoverTotal(r);
             } finally {
                 EngineFixture.stopRestored(r.pid());
             }
