@@ -170,7 +170,8 @@ main() {
     # Runtime libraries come with the -dev packages installed for the build; a cached build on a fresh machine
     # needs them too.
     install_packages libbsd0 libcap2 libnet1 libnftables1 libnl-3-200 libprotobuf-c1 libgnutls30 libaio1 libuuid1
-    install -D -m 0755 "$dir/criu/criu" "$criu"
+    # Into place by rename: a criu that runs right now keeps its file.
+    install -D -m 0755 "$dir/criu/criu" "$criu.new.$$" && mv -f "$criu.new.$$" "$criu"
     if [ -f "$dir/plugins/cuda/cuda_plugin.so" ]; then
       install -D -m 0644 "$dir/plugins/cuda/cuda_plugin.so" "$CACHE/plugins/cuda_plugin.so"
     fi
