@@ -5,8 +5,13 @@
 # sockets on kernels >= 6.16. CRIU 4.2.1 works. sid carries it as source; we fetch it through a PRIVATE apt
 # configuration (own sources list, own lists/cache dirs) so the machine's apt state is not touched.
 #
-# Idempotent: does nothing when `criu --version` already reports >= 4.2. Build results are cached under
-# $VLLMSNAP_CACHE (default ~/.cache/vllmsnap/criu), so a second install on the same machine does not rebuild.
+# Our patches (hack/criu-patches/*.patch, applied in name order) go on top of the upstream source: see each file's
+# header for why.
+#
+# Idempotent: does nothing when $CRIU_PREFIX/sbin/criu reports >= 4.2 and its install stamp names the current patch
+# set and that very binary. Build results are cached under $VLLMSNAP_CACHE (default ~/.cache/vllmsnap/criu) in a
+# directory named after the version and a hash of the patch set, so a second install on the same machine does not
+# rebuild, and a changed patch set does.
 #
 # Environment:
 #   VLLMSNAP_CACHE      cache directory (default: ~/.cache/vllmsnap)
@@ -20,6 +25,8 @@ set -euo pipefail
 MIN_VERSION="${CRIU_MIN_VERSION:-4.2}"
 CACHE="${VLLMSNAP_CACHE:-${HOME:-/root}/.cache/vllmsnap}/criu"
 PREFIX="${CRIU_PREFIX:-/usr/local}"
+PATCHES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/criu-patches"
+STAMP="$PREFIX/share/vllmsnap/criu.stamp"
 APT_TIMEOUT=900
 
 log() { echo "install-criu: $*" >&2; }
@@ -31,9 +38,33 @@ version_at_least() { # $1 >= $2 ?
   [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
 }
 
-installed_version() {
-  command -v criu >/dev/null 2>&1 || return 1
-  criu --version 2>/dev/null | awk '/^Version:/{print $2; exit}'
+# Version of the criu binary $1 (empty when it is missing or does not run).
+version_of() {
+  [ -x "$1" ] || return 0
+  "$1" --version 2>/dev/null | awk '/^Version:/{print $2; exit}'
+}
+
+patch_files() {
+  ls "$PATCHES_DIR"/*.patch 2>/dev/null | LC_ALL=C sort || true
+}
+
+# Names the patch set: a hash of every patch's name and content ("none" without patches).
+patch_set_id() {
+  local files; files=$(patch_files)
+  [ -z "$files" ] && { echo none; return; }
+  local f
+  for f in $files; do basename "$f"; sha256sum < "$f"; done | sha256sum | cut -c1-12
+}
+
+# What the stamp says for the binary at $PREFIX/sbin/criu built with patch set $1.
+stamp_line() {
+  echo "patches=$1 binary=$(sha256sum < "$PREFIX/sbin/criu" | cut -d' ' -f1)"
+}
+
+up_to_date() { # $1 = patch set id
+  [ -f "$STAMP" ] || return 1
+  local v; v=$(version_of "$PREFIX/sbin/criu")
+  [ -n "$v" ] && version_at_least "$v" "$MIN_VERSION" && [ "$(cat "$STAMP")" = "$(stamp_line "$1")" ]
 }
 
 # apt output goes to stderr: several functions here return their result on stdout.
@@ -75,7 +106,7 @@ debian_mirror() {
 
 BUILD_DEPS=(build-essential libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
   libprotobuf-c-dev libprotobuf-dev pkgconf protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf
-  libaio-dev xz-utils)
+  libaio-dev xz-utils patch)
 
 fetch_source() {
   local apt_dir="$CACHE/apt" src_dir="$CACHE/src"
@@ -94,53 +125,67 @@ fetch_source() {
 }
 
 build() {
-  local tarball="$1" build_root="$CACHE/build"
+  local tarball="$1" patch_set="$2" build_root="$CACHE/build"
   local ver; ver=$(basename "$tarball" | sed -E 's/^criu_([^.]+\.[^.]+(\.[0-9]+)?)\.orig.*/\1/')
   version_at_least "$ver" "$MIN_VERSION" || die "Debian sid offers criu $ver, older than $MIN_VERSION"
-  local dir="$build_root/criu-$ver"
+  local name="criu-$ver-$patch_set"
+  local dir="$build_root/$name" build_log="$CACHE/build-$name.log"
   if [ ! -x "$dir/criu/criu" ]; then
     install_packages "${BUILD_DEPS[@]}"
     rm -rf "$dir" && mkdir -p "$dir"
     tar -xf "$tarball" -C "$dir" --strip-components=1
-    log "building criu $ver in $dir (make -j2)"
-    (cd "$dir" && timeout 1800 make -j2 >"$CACHE/build-$ver.log" 2>&1) \
-      || { tail -n 30 "$CACHE/build-$ver.log" >&2; die "criu build failed (log: $CACHE/build-$ver.log)"; }
+    local p
+    for p in $(patch_files); do
+      log "applying $(basename "$p")"
+      (cd "$dir" && timeout 60 patch -p1 --forward --batch --silent < "$p") >&2 \
+        || die "patch $(basename "$p") does not apply to criu $ver"
+    done
+    log "building criu $ver (patch set $patch_set) in $dir (make -j2)"
+    (cd "$dir" && timeout 1800 make -j2 >"$build_log" 2>&1) \
+      || { tail -n 30 "$build_log" >&2; die "criu build failed (log: $build_log)"; }
+    # Builds of other versions or patch sets are not used any more.
+    find "$build_root" -mindepth 1 -maxdepth 1 -name 'criu-*' ! -name "$name" -exec rm -rf {} +
   fi
   if [ ! -f "$dir/plugins/cuda/cuda_plugin.so" ]; then
-    (cd "$dir" && timeout 600 make -C plugins/cuda >>"$CACHE/build-$ver.log" 2>&1) \
-      || log "warning: CUDA plugin did not build (see $CACHE/build-$ver.log); vllmsnap does not need it"
+    (cd "$dir" && timeout 600 make -C plugins/cuda >>"$build_log" 2>&1) \
+      || log "warning: CUDA plugin did not build (see $build_log); vllmsnap does not need it"
   fi
   echo "$dir"
 }
 
 main() {
   runtime_tools
-  local current
-  current=$(installed_version || true)
-  if [ -n "$current" ] && version_at_least "$current" "$MIN_VERSION"; then
-    log "criu $current already installed ($(command -v criu))"
+  local criu="$PREFIX/sbin/criu" current patch_set
+  patch_set=$(patch_set_id)
+  if up_to_date "$patch_set"; then
+    log "criu $(version_of "$criu") with patch set $patch_set already installed ($criu)"
   else
-    log "criu ${current:-missing}; need >= $MIN_VERSION"
+    current=$(version_of "$criu")
+    log "criu at $criu: ${current:-missing}; need >= $MIN_VERSION with patch set $patch_set"
     mkdir -p "$CACHE"
     local tarball dir
     tarball=$(fetch_source)
     [ -n "$tarball" ] || die "apt-get source did not download a criu orig tarball"
-    dir=$(build "$tarball")
+    dir=$(build "$tarball" "$patch_set")
     # Runtime libraries come with the -dev packages installed for the build; a cached build on a fresh machine
     # needs them too.
     install_packages libbsd0 libcap2 libnet1 libnftables1 libnl-3-200 libprotobuf-c1 libgnutls30 libaio1 libuuid1
-    install -D -m 0755 "$dir/criu/criu" "$PREFIX/sbin/criu"
+    # Into place by rename: a criu that runs right now keeps its file.
+    install -D -m 0755 "$dir/criu/criu" "$criu.new.$$" && mv -f "$criu.new.$$" "$criu"
     if [ -f "$dir/plugins/cuda/cuda_plugin.so" ]; then
       install -D -m 0644 "$dir/plugins/cuda/cuda_plugin.so" "$CACHE/plugins/cuda_plugin.so"
     fi
-    hash -r
-    current=$(installed_version || true)
+    current=$(version_of "$criu")
     [ -n "$current" ] && version_at_least "$current" "$MIN_VERSION" \
-      || die "installed criu reports '${current:-nothing}', expected >= $MIN_VERSION (is an older criu earlier on PATH?)"
-    log "installed criu $current at $PREFIX/sbin/criu"
+      || die "installed $criu reports '${current:-nothing}', expected >= $MIN_VERSION"
+    mkdir -p "$(dirname "$STAMP")" && stamp_line "$patch_set" > "$STAMP"
+    log "installed criu $current (patch set $patch_set) at $criu"
   fi
+  hash -r
+  [ "$(command -v criu || true)" = "$criu" ] \
+    || log "warning: criu on PATH is '$(command -v criu || true)', not $criu (set VLLMSNAP_CRIU=$criu or fix PATH)"
   local check
-  if check=$(timeout 60 criu check 2>&1); then
+  if check=$(timeout 60 "$criu" check 2>&1); then
     log "criu check: $(echo "$check" | tail -n1)"
   else
     echo "$check" >&2

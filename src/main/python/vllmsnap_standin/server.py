@@ -23,6 +23,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
@@ -181,6 +182,49 @@ class CpuModel:
             text = " " + " ".join(WORDS[b % len(WORDS)] for b in stream[:max_tokens])
             return text, self.counter, digest.hex()
 
+    def touch(self, mode, threads, what="all"):
+        """Reads the weights and/or the KV pool (`what`: "all", "weights", "kv") at once, as a restored GPU process reads
+        its host copy. mode "pages" reads one byte of each 4 KiB page (the cost of bringing the memory in, no more);
+        "bytes" reads every byte with `threads` readers in parallel (CRC-32 per 16 MiB chunk; zlib lets go of the GIL,
+        so the readers fault at once). Returns what was read, how long it took, and a checksum of the content
+        (independent of `threads`)."""
+        page, chunk = 4096, 16 * MIB
+        with self.lock:
+            if what not in ("all", "weights", "kv"):
+                raise ValueError('what must be "all", "weights" or "kv"')
+            bufs = [b for name, b in (("weights", self.weights), ("kv", self.kv))
+                    if b is not None and what in ("all", name)]
+            views = [memoryview(b) for b in bufs]
+            try:
+                t0 = time.monotonic()
+                if mode == "pages":
+                    sums = [zlib.crc32(bytes(v[::page])) for v in views]
+                elif mode == "bytes":
+                    parts = [v[off:off + chunk] for v in views for off in range(0, len(v), chunk)]
+                    sums = [0] * len(parts)
+
+                    def reader(mine):
+                        for i in mine:
+                            sums[i] = zlib.crc32(parts[i])
+
+                    readers = [threading.Thread(target=reader, args=(range(i, len(parts), threads),))
+                               for i in range(threads)]
+                    for t in readers:
+                        t.start()
+                    for t in readers:
+                        t.join()
+                    for part in parts:
+                        part.release()
+                else:
+                    raise ValueError('mode must be "pages" or "bytes"')
+                seconds = time.monotonic() - t0
+            finally:
+                for v in views:
+                    v.release()
+            checksum = hashlib.sha256(b"".join(s.to_bytes(4, "little") for s in sums)).hexdigest()
+            return {"mode": mode, "what": what, "bytes": sum(len(b) for b in bufs),
+                    "threads": threads if mode == "bytes" else 1, "seconds": seconds, "checksum": checksum}
+
     def state(self):
         """Full digests of memory (slow: hashes everything). For tests and `inspect`, not for serving."""
         with self.lock:
@@ -239,6 +283,13 @@ class StandInHandler(BaseHTTPRequestHandler):
                 level = int(parse_qs(url.query).get("level", ["1"])[0])
                 m.sleep(level)
                 self._send(200, {"status": "sleeping", "level": level})
+            elif url.path == "/touch" and hasattr(m, "touch"):
+                q = parse_qs(url.query)
+                threads = int(q.get("threads", ["4"])[0])
+                if threads < 1 or threads > 64:
+                    self._send(400, {"error": "threads must be 1..64"})
+                    return
+                self._send(200, m.touch(q.get("mode", ["pages"])[0], threads, q.get("what", ["all"])[0]))
             elif url.path == "/wake_up":
                 m.wake()
                 self._send(200, {"status": "awake"})

@@ -1,8 +1,13 @@
 package io.vllmsnap.engine;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.vllmsnap.criu.Criu;
 
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -58,6 +63,22 @@ final class EngineFixture implements AutoCloseable {
 
     static JsonNode state(int port) throws EngineException {
         return new VllmClient(port).getJson("/state");
+    }
+
+    /**
+     * POST /touch of the stand-in: reads its weights and KV pool at once ({@code mode=bytes&threads=N}: every byte,
+     * N threads) and answers a checksum of what it read.
+     */
+    static JsonNode touch(int port, String query) throws Exception {
+        try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/touch?"
+                    + query)).timeout(Duration.ofMinutes(2)).POST(HttpRequest.BodyPublishers.noBody()).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+                throw new IllegalStateException("/touch?" + query + " answered " + r.statusCode() + ": " + r.body());
+            }
+            return new ObjectMapper().readTree(r.body());
+        }
     }
 
     static void stopRestored(long pid) {
