@@ -183,22 +183,31 @@ def main():
                   "completions": "every restore's greedy 16-token completion compared with the source's"},
               "scenarios": list(scenarios.values()), "cold_start_median_s": cold, "ratios": ratios,
               "targets": targets, "skipped": skipped, "errors": errors}
-    with open(a.out, "w") as f:
+    save(result, a.out, a.png, chart)
+
+
+def save(result, out, png, draw):
+    """Writes the result, draws its chart when asked, and prints each target on one line."""
+    with open(out, "w") as f:
         json.dump(result, f, indent=1)
-    if a.png:
-        chart(result, a.png)
-    for t in targets:
+    if png:
+        draw(result, png)
+    for t in result["targets"]:
         print(json.dumps({k: v for k, v in t.items() if not isinstance(v, dict)}))
+
+
+PHASE_COLORS = {"stage": "#8c564b", "restore": "#1f77b4", "gpu-restore": "#ff7f0e", "wake": "#2ca02c",
+                "ready": "#7f7f7f", "first-token": "#d62728", "import": "#9467bd", "cuda-init": "#c5b0d5",
+                "load-weights": "#17becf", "kv-alloc": "#bcbd22", "warm-up": "#e377c2", "launch+http": "#c7c7c7",
+                "prepare": "#aec7e8", "other": "#dbdb8d", "gpu-checkpoint": "#ffbb78", "dump": "#98df8a",
+                "finalize": "#ff9896"}
 
 
 def chart(result, png):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    colors = {"stage": "#8c564b", "restore": "#1f77b4", "gpu-restore": "#ff7f0e", "wake": "#2ca02c",
-              "ready": "#7f7f7f", "first-token": "#d62728", "import": "#9467bd", "cuda-init": "#c5b0d5",
-              "load-weights": "#17becf", "kv-alloc": "#bcbd22", "warm-up": "#e377c2", "launch+http": "#c7c7c7",
-              "prepare": "#aec7e8", "other": "#dbdb8d", "gpu-checkpoint": "#ffbb78", "dump": "#98df8a", "finalize": "#ff9896"}
+    colors = PHASE_COLORS
     sc = [s for s in result["scenarios"] if s.get("n")]
     order = {"cold-start": 0, "restore": 1, "parallel": 2}
     ttft = sorted([s for s in sc if s["kind"] in order], key=lambda s: (s["shape"] != "qwen2-1.5b", order[s["kind"]],

@@ -13,7 +13,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aggregate import RESTORE_PHASES, summarize, trim  # noqa: E402
+from aggregate import PHASE_COLORS, save, summarize, trim  # noqa: E402
 
 TARGETS = {"qwen2-1.5b": 1.0, "llama-8b": 2.5}
 
@@ -121,20 +121,15 @@ def main():
               "cold_start_s": cold, "images": image_sizes(raw), "rows": rows, "targets": targets,
               "parallel": parallel(a.parallel) if a.parallel else None,
               "errors": raw["errors"], "skipped": raw["skipped"]}
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=1)
-    if a.png:
-        chart(result, a.png)
-    for t in targets:
-        print(json.dumps({k: v for k, v in t.items() if not isinstance(v, dict)}))
+    save(result, a.out, a.png, chart)
 
 
 def chart(result, png):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    colors = {"prepare": "#aec7e8", "stage": "#8c564b", "restore": "#1f77b4", "gpu-restore": "#ff7f0e",
-              "wake": "#2ca02c", "ready": "#7f7f7f", "first-token": "#d62728", "other": "#dbdb8d"}
+    order = ["prepare", "stage", "restore", "gpu-restore", "wake", "ready", "first-token", "other"]
+    colors = {k: PHASE_COLORS[k] for k in order}
     rows = [r for r in result["rows"] if r.get("n")]
     rows.sort(key=lambda r: (r["shape"] != "qwen2-1.5b", -r["median_s"]))
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(rows) + 2))

@@ -174,26 +174,7 @@ class GpuBundleTest {
             assertThat(r.path("scenarios").size()).as(p + " scenarios").isGreaterThan(0);
             int timedRestores = 0;
             for (JsonNode s : r.path("scenarios")) {
-                String id = s.path("id").asText();
-                List<Double> totals = new java.util.ArrayList<>();
-                for (JsonNode rep : s.path("reps")) {
-                    if (rep.path("total_s").isNumber()) {
-                        totals.add(rep.path("total_s").asDouble());
-                    }
-                    if (rep.has("same_completion") && !rep.path("same_completion").isNull()) {
-                        assertThat(rep.path("same_completion").asBoolean()).as(id + " completion after restore").isTrue();
-                    }
-                }
-                assertThat(s.path("n").asInt()).as(id + " n").isEqualTo(totals.size());
-                if (totals.isEmpty()) {
-                    continue;
-                }
-                java.util.Collections.sort(totals);
-                int n = totals.size();
-                double median = n % 2 == 1 ? totals.get(n / 2) : (totals.get(n / 2 - 1) + totals.get(n / 2)) / 2;
-                assertThat(s.path("min_s").asDouble()).as(id + " min").isEqualTo(totals.get(0));
-                assertThat(s.path("median_s").asDouble()).as(id + " median").isCloseTo(median, org.assertj.core.data.Offset.offset(1e-9));
-                assertThat(s.path("phases_median_s").size()).as(id + " phases").isGreaterThan(0);
+                int n = assertSummaryMatchesRepetitions(s);
                 if (s.path("kind").asText().equals("restore")) {
                     timedRestores += n;
                 }
@@ -203,10 +184,70 @@ class GpuBundleTest {
             for (JsonNode t : r.path("targets")) {
                 assertThat(t.has("met")).as(t.path("target").asText()).isTrue();
             }
-            Path png = Path.of(p.toString().replaceAll("\\.json$", ".png"));
-            byte[] head = Files.readAllBytes(png);
-            assertThat(new String(head, 1, 3, StandardCharsets.US_ASCII)).as(png + " is a PNG").isEqualTo("PNG");
+            assertChartBeside(p);
         }
+    }
+
+    /**
+     * Issue 9's result (bench/gpu/fastpath_report.py): each lever's row agrees with its repetitions and gave the
+     * source's completions, and each shape's target names the fastest row with at least 3 repetitions.
+     */
+    @Test
+    void fastPathResultIsConsistentWithItsRepetitions() throws IOException {
+        List<Path> results;
+        try (Stream<Path> files = Files.list(Path.of("bench/results"))) {
+            results = files.filter(p -> p.getFileName().toString().matches("gpu-h100-fastpath-.*\\.json")).toList();
+        }
+        assertThat(results).isNotEmpty();
+        for (Path p : results) {
+            JsonNode r = new ObjectMapper().readTree(p.toFile());
+            java.util.Map<String, Double> fastest = new java.util.HashMap<>();
+            for (JsonNode row : r.path("rows")) {
+                if (assertSummaryMatchesRepetitions(row) >= 3) {
+                    fastest.merge(row.path("shape").asText(), row.path("median_s").asDouble(), Math::min);
+                }
+            }
+            assertThat(r.path("targets").size()).as(p + " targets").isEqualTo(2);
+            for (JsonNode t : r.path("targets")) {
+                String shape = t.path("shape").asText();
+                assertThat(t.path("met").isBoolean()).as(shape + " target measured").isTrue();
+                assertThat(t.path("median_s").asDouble()).as(shape + " best").isEqualTo(fastest.get(shape));
+                assertThat(t.path("met").asBoolean()).as(shape + " met")
+                        .isEqualTo(t.path("median_s").asDouble() <= t.path("limit_s").asDouble());
+            }
+            assertChartBeside(p);
+        }
+    }
+
+    /** n, min and median of a summarized scenario agree with its repetitions; every restore gave its source's text. */
+    private static int assertSummaryMatchesRepetitions(JsonNode s) {
+        String id = s.path("id").asText();
+        List<Double> totals = new java.util.ArrayList<>();
+        for (JsonNode rep : s.path("reps")) {
+            if (rep.path("total_s").isNumber()) {
+                totals.add(rep.path("total_s").asDouble());
+            }
+            if (rep.has("same_completion") && !rep.path("same_completion").isNull()) {
+                assertThat(rep.path("same_completion").asBoolean()).as(id + " completion after restore").isTrue();
+            }
+        }
+        assertThat(s.path("n").asInt()).as(id + " n").isEqualTo(totals.size());
+        if (totals.isEmpty()) {
+            return 0;
+        }
+        java.util.Collections.sort(totals);
+        int n = totals.size();
+        double median = n % 2 == 1 ? totals.get(n / 2) : (totals.get(n / 2 - 1) + totals.get(n / 2)) / 2;
+        assertThat(s.path("min_s").asDouble()).as(id + " min").isEqualTo(totals.get(0));
+        assertThat(s.path("median_s").asDouble()).as(id + " median").isCloseTo(median, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(s.path("phases_median_s").size()).as(id + " phases").isGreaterThan(0);
+        return n;
+    }
+
+    private static void assertChartBeside(Path json) throws IOException {
+        Path png = Path.of(json.toString().replaceAll("\\.json$", ".png"));
+        byte[] head = Files.readAllBytes(png);
+        assertThat(new String(head, 1, 3, StandardCharsets.US_ASCII)).as(png + " is a PNG").isEqualTo("PNG");
     }
 
     private record Run(int exit, String output) {
