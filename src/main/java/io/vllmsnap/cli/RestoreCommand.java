@@ -13,7 +13,14 @@ import java.util.concurrent.Callable;
 
 @Command(name = "restore", mixinStandardHelpOptions = true,
         description = "Restore an image; the server comes back detached, in new PID and mount namespaces, on the port"
-                + " it had. Prints each phase and the time from start to first token.")
+                + " it had. Prints each phase and the time from start to first token.",
+        footer = {"%nEnvironment:",
+                "  VLLMSNAP_THP_FILL     auto (default), on or off: fill restored memory",
+                "                        through 2 MiB pages (our CRIU patch); auto measures",
+                "                        once whether this host is faster that way",
+                "  CRIU_LAZY_WINDOW_KIB  with --lazy-pages: KiB served per fault (default 2048;",
+                "                        4 is upstream CRIU's one page)",
+                "  VLLMSNAP_CRIU         the criu binary (default: criu on PATH)"})
 final class RestoreCommand implements Callable<Integer> {
     @Parameters(paramLabel = "DIR", description = "image directory")
     Path image;
