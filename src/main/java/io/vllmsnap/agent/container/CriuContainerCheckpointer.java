@@ -134,19 +134,18 @@ public class CriuContainerCheckpointer implements ContainerCheckpointer {
                 new ContainerRestore.TargetNamespaces(placeholder.namespaceFile("net"), placeholder.namespaceFile("uts"),
                         placeholder.namespaceFile("ipc")),
                 cgroupProcsFiles(placeholder.cgroup()), layout.netKey(), externalSources, criuTimeout);
-        // A bind of the placeholder's root file system, private to this job.
-        mountStep("RootBindFailed", () -> RootMount.bind(placeholderRoot, root));
-        try {
-            timed(phases, "criu-restore", () -> {
-                try {
-                    criu.restore(spec);
-                } catch (CriuException e) {
-                    throw criuFailed("CriuRestoreFailed", e);
-                }
-            });
-        } finally {
-            mountStep("RootUnmountFailed", () -> RootMount.detach(root));
-        }
+        timed(phases, "criu-restore", () -> {
+            // A bind of the placeholder's root file system, private to this job (inside the phase: the restore's
+            // latency is all named).
+            mountStep("RootBindFailed", () -> RootMount.bind(placeholderRoot, root));
+            try {
+                criu.restore(spec);
+            } catch (CriuException e) {
+                throw criuFailed("CriuRestoreFailed", e);
+            } finally {
+                mountStep("RootUnmountFailed", () -> RootMount.detach(root));
+            }
+        });
         long restored = Long.parseLong(Files.readString(spec.pidFile()).strip());
         try {
             if (layout.cudaProcesses() > 0) {

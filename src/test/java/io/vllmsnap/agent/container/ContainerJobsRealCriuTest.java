@@ -58,8 +58,13 @@ class ContainerJobsRealCriuTest {
 
     /** A restore's total runs from the request's acceptance to its first token: it covers every phase, that one too. */
     static void assertTotalCoversEveryPhase(JobStatus s) {
-        assertThat(s.totalMillis()).isGreaterThanOrEqualTo(s.phaseMillis().values().stream().mapToLong(Long::longValue).sum())
+        long named = s.phaseMillis().values().stream().mapToLong(Long::longValue).sum();
+        assertThat(s.totalMillis()).isGreaterThanOrEqualTo(named)
                 .isGreaterThanOrEqualTo(s.phaseMillis().get("first-token"));
+        // What no phase names is only bookkeeping between phases (the job record written to disk, a few ms each);
+        // waiting for a slot and the root bind are phases of their own.
+        System.out.printf("job %s: %d ms, %d ms of it in no phase%n", s.jobId(), s.totalMillis(), s.totalMillis() - named);
+        assertThat(s.totalMillis() - named).as("milliseconds of %s in no phase", s.jobId()).isLessThan(250);
     }
 
     static SnapshotJobRequest snapshot(String jobId, EmulatedNode.Pod pod, String imageId) {
@@ -106,14 +111,14 @@ class ContainerJobsRealCriuTest {
         for (String job : new String[] {"r-1", "r-2"}) {
             JobStatus s = awaitDone(job);
             assertThat(s.state()).as(s.errorMessage()).isEqualTo(JobState.SUCCEEDED);
-            assertThat(s.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "ready", "first-token");
+            assertThat(s.phaseMillis().keySet()).containsExactly("queued", "discover", "criu-restore", "gpu-restore", "ready", "first-token");
             assertTotalCoversEveryPhase(s);
             assertThat(s.gpus()).containsExactly("Test GPU/GPU-test-0");
         }
         // snapshot (source left running): lock + checkpoint, dump, then restore + unlock of the source;
         // each restore: restore + unlock of the restored server, a process of its placeholder
         JobStatus snap = runner.status("snap-1");
-        assertThat(snap.phaseMillis().keySet()).containsExactly("discover", "gpu-checkpoint", "criu-dump", "resume-source", "finalize");
+        assertThat(snap.phaseMillis().keySet()).containsExactly("queued", "discover", "gpu-checkpoint", "criu-dump", "resume-source", "finalize");
         assertThat(snap.identity().gpuModel()).isEqualTo("Test GPU");
         assertThat(gpu.steps().subList(0, 4)).containsExactly("lock", "checkpoint", "restore", "unlock");
         // the two restores run at once: their steps interleave, but each process is restored before it is unlocked
@@ -191,7 +196,7 @@ class ContainerJobsRealCriuTest {
                 source.containerRef(), 2, true, EmulatedNode.PORT));
         JobStatus snap = awaitDone("snap-sleep");
         assertThat(snap.state()).as(snap.errorMessage()).isEqualTo(JobState.SUCCEEDED);
-        assertThat(snap.phaseMillis().keySet()).containsExactly("discover", "prepare", "gpu-checkpoint", "criu-dump",
+        assertThat(snap.phaseMillis().keySet()).containsExactly("queued", "discover", "prepare", "gpu-checkpoint", "criu-dump",
                 "resume-source", "finalize");
         assertThat(EmulatedNode.get(source, "/is_sleeping").path("is_sleeping").asBoolean()).isFalse();
 
@@ -201,7 +206,7 @@ class ContainerJobsRealCriuTest {
                 target.containerRef(), EmulatedNode.PORT, null));
         JobStatus restore = awaitDone("r-sleep");
         assertThat(restore.state()).as(restore.errorMessage()).isEqualTo(JobState.SUCCEEDED);
-        assertThat(restore.phaseMillis().keySet()).containsExactly("discover", "criu-restore", "gpu-restore", "wake", "ready",
+        assertThat(restore.phaseMillis().keySet()).containsExactly("queued", "discover", "criu-restore", "gpu-restore", "wake", "ready",
                 "first-token");
         assertTotalCoversEveryPhase(restore);
         // both woke with a fresh KV pool; the copy then served the first-token request, which the source now gets too
