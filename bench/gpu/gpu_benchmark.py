@@ -334,16 +334,8 @@ class Bench:
         hows = self.a.restore_modes.split(",")
         cold = self.scenario(id=f"{shape}/cold-start", shape=shape, kind="cold-start",
                              note="page cache dropped; vllmsnap run -> /health -> first token of /v1/completions")
-        if shape != "cpu" and not os.path.isdir(self.weights_dir(shape)):
-            try:
-                rep = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout)
-                rep["note"] = "first start: built and saved the random weights (not a cold-start repetition)"
-                self.res.setdefault("weight_builds", []).append(dict(rep, shape=shape))
-                self.kill(rep["pid"], port)
-                self.save()
-            except Exception as e:
-                self.error(f"{shape} weight build", e)
-                return
+        if not self.ensure_weights(shape, port):
+            return
         for i, level in enumerate(levels):
             if self.left() < self.a.min_mode_s:
                 self.skip(f"{shape} sleep level {level}", f"{self.left():.0f} s left")
@@ -402,13 +394,8 @@ class Bench:
     def run_parallel(self, shape, n=4):
         ports = [self.a.port + 1 + i for i in range(n)]
         images = []
-        if shape != "cpu" and not os.path.isdir(self.weights_dir(shape)):
-            try:
-                rep = self.start_source(shape, ports[0], cold=False, health_timeout=self.a.health_timeout)
-                self.kill(rep["pid"], ports[0])
-            except Exception as e:
-                self.error("parallel: weight build", e)
-                return
+        if not self.ensure_weights(shape, ports[0]):
+            return
         try:
             with concurrent.futures.ThreadPoolExecutor(n) as ex:
                 reps = list(ex.map(lambda p: self.start_source(shape, p, False, self.a.health_timeout), ports))
@@ -494,15 +481,8 @@ class Bench:
         port = self.a.port
         cold = self.scenario(id=f"{shape}/cold-start", shape=shape, kind="cold-start",
                              note="page cache dropped; vllmsnap run -> /health -> first token of /v1/completions")
-        if shape != "cpu" and not os.path.isdir(self.weights_dir(shape)):
-            try:
-                rep = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout)
-                rep["note"] = "first start: built and saved the random weights"
-                self.res.setdefault("weight_builds", []).append(dict(rep, shape=shape))
-                self.kill(rep["pid"], port)
-            except Exception as e:
-                self.error(f"{shape} weight build", e)
-                return
+        if not self.ensure_weights(shape, port):
+            return
         source = None
         for r in range(self.a.reps):
             if self.left() < self.a.min_mode_s:
@@ -550,6 +530,8 @@ class Bench:
     }
 
     def ensure_weights(self, shape, port):
+        """First start of a shape on a fresh machine builds and saves its random weights (recorded, not a cold
+        start); False when that failed (recorded as an error)."""
         if shape == "cpu" or os.path.isdir(self.weights_dir(shape)):
             return True
         try:
@@ -721,13 +703,8 @@ class Bench:
         mains = [c["mainMs"] / 1000 for c in read_jsonl(help_log)]
         jvm_start = max(0.0, statistics.median(walls) - statistics.median(mains)) if walls and mains else None
         snap["standin_jvm_start_s"] = rest["standin_jvm_start_s"] = jvm_start
-        if shape != "cpu" and not os.path.isdir(self.weights_dir(shape)):
-            try:
-                rep = self.start_source(shape, port, cold=False, health_timeout=self.a.health_timeout)
-                self.kill(rep["pid"], port)
-            except Exception as e:
-                self.error(f"criu-plugin: {shape} weight build", e)
-                return
+        if not self.ensure_weights(shape, port):
+            return
         extra = ["--criu-cuda-plugin", plugins]
         for r in range(self.a.reps):
             if self.left() < self.a.min_mode_s:
