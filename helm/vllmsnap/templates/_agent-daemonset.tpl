@@ -89,6 +89,8 @@ spec:
               value: {{ $ag.maxConcurrentJobs | quote }}
             - name: VLLMSNAP_THP_FILL
               value: {{ $ag.hugePageFill | quote }}
+            - name: VLLMSNAP_MAP_FILL
+              value: {{ ternary "on" "off" $ag.mapFill | quote }}
             - name: OPERATOR_NAMESPACE
               value: {{ .Release.Namespace | quote }}
             - name: OPERATOR_SERVICE_ACCOUNT

@@ -10,6 +10,7 @@ import io.vllmsnap.agent.jobs.ContainerCheckpointer;
 import io.vllmsnap.agent.jobs.JobRunner;
 import io.vllmsnap.agent.container.CriuContainerCheckpointer;
 import io.vllmsnap.criu.HugePageFill;
+import io.vllmsnap.criu.ImageMapFill;
 import io.vllmsnap.cuda.CudaCheckpointer;
 import io.vllmsnap.agent.store.ImageStore;
 import io.vllmsnap.agent.store.JobStore;
@@ -34,10 +35,15 @@ public class AgentBeans {
             metrics.imageStorage(images::freeBytes, images::totalBytes);
             // Before the API answers: jobs cut off by the last stop are failed and cleaned, queued ones resumed.
             runner.get().recover();
-            // Decide now (a short memory probe) rather than in the first restore's latency.
-            HugePageFill.Decision fill = HugePageFill.fromEnvironment();
-            Logger.getLogger(AgentBeans.class).infof("restores fill memory with %s pages (%s)",
-                    fill.enabled() ? "huge" : "4 KiB", fill.reason());
+            // Decide now (with map fill off: a short memory probe) rather than in the first restore's latency.
+            Logger log = Logger.getLogger(AgentBeans.class);
+            if (ImageMapFill.fromEnvironment()) {
+                log.infof("restores map memory from the image, copy-on-write (%s=on)", ImageMapFill.SETTING_ENV);
+            } else {
+                HugePageFill.Decision fill = HugePageFill.fromEnvironment();
+                log.infof("restores copy memory from the image into %s pages (%s=off; %s)",
+                        fill.enabled() ? "huge" : "4 KiB", ImageMapFill.SETTING_ENV, fill.reason());
+            }
         }
     }
 

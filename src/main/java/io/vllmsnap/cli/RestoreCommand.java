@@ -15,6 +15,10 @@ import java.util.concurrent.Callable;
         description = "Restore an image; the server comes back detached, in new PID and mount namespaces, on the port"
                 + " it had. Prints each phase and the time from start to first token.",
         footer = {"%nEnvironment:",
+                "  VLLMSNAP_MAP_FILL     on (default) or off: map restored memory from the",
+                "                        image copy-on-write instead of copying it (our CRIU",
+                "                        patch); the image must then stay unchanged while the",
+                "                        server runs, and the server cannot be snapshotted",
                 "  VLLMSNAP_THP_FILL     auto (default), on or off: fill restored memory",
                 "                        through 2 MiB pages (our CRIU patch); auto measures",
                 "                        once whether this host is faster that way",

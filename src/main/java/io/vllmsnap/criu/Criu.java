@@ -25,15 +25,18 @@ public final class Criu {
     private final Path pluginDir;
     /** Empty: as {@link HugePageFill#fromEnvironment()} decides, at the first restore. */
     private final Optional<Boolean> hugePageFill;
+    /** Empty: as {@link ImageMapFill#fromEnvironment()} says. */
+    private final Optional<Boolean> mapFill;
 
     public Criu(String binary) {
-        this(binary, null, Optional.empty());
+        this(binary, null, Optional.empty(), Optional.empty());
     }
 
-    private Criu(String binary, Path pluginDir, Optional<Boolean> hugePageFill) {
+    private Criu(String binary, Path pluginDir, Optional<Boolean> hugePageFill, Optional<Boolean> mapFill) {
         this.binary = binary;
         this.pluginDir = pluginDir;
         this.hugePageFill = hugePageFill;
+        this.mapFill = mapFill;
     }
 
     /**
@@ -41,7 +44,7 @@ public final class Criu {
      * there, CRIU does the GPU steps itself (through {@code cuda-checkpoint} on PATH).
      */
     public Criu withPluginDir(Path dir) {
-        return new Criu(binary, dir, hugePageFill);
+        return new Criu(binary, dir, hugePageFill, mapFill);
     }
 
     /** Uses {@code $VLLMSNAP_CRIU} when set, else {@code criu} from PATH. */
@@ -52,12 +55,26 @@ public final class Criu {
 
     /** The same CRIU, with restores filling large dense memory areas through transparent huge pages (or not). */
     public Criu withHugePageFill(boolean on) {
-        return new Criu(binary, pluginDir, Optional.of(on));
+        return new Criu(binary, pluginDir, Optional.of(on), mapFill);
     }
 
-    /** Whether restores fill memory through huge pages (see {@link HugePageFill}). */
+    /** The same CRIU, with restores mapping memory from the image (copy-on-write) instead of copying it (or not). */
+    public Criu withMapFill(boolean on) {
+        return new Criu(binary, pluginDir, hugePageFill, Optional.of(on));
+    }
+
+    /** Whether restores map memory from the image (see {@link ImageMapFill}). */
+    public boolean mapFill() {
+        return mapFill.orElseGet(ImageMapFill::fromEnvironment);
+    }
+
+    /**
+     * Whether restores fill copied memory through huge pages (see {@link HugePageFill}). Never with map fill: little
+     * is copied then, and on the H100 the huge pages made that restore slower (criu phase 0.20 against 0.14 s for the
+     * 1.5B shape, bench/results/gpu-h100-mapfill-2026-11-23.json), so the host is not even probed.
+     */
     public boolean hugePageFill() {
-        return hugePageFill.orElseGet(() -> HugePageFill.fromEnvironment().enabled());
+        return !mapFill() && hugePageFill.orElseGet(() -> HugePageFill.fromEnvironment().enabled());
     }
 
     /** The CRIU version string, e.g. {@code 4.2.1}. */
@@ -275,7 +292,7 @@ public final class Criu {
 
     /** Environment our CRIU build reads at restore (hack/criu-patches). */
     Map<String, String> restoreEnv() {
-        return Map.of(HugePageFill.CRIU_ENV, hugePageFill() ? "1" : "0");
+        return Map.of(HugePageFill.CRIU_ENV, hugePageFill() ? "1" : "0", ImageMapFill.CRIU_ENV, mapFill() ? "1" : "0");
     }
 
     private void run(String what, List<String> cmd, Path log, Duration timeout) throws CriuException {

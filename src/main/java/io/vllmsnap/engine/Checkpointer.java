@@ -2,6 +2,7 @@ package io.vllmsnap.engine;
 
 import io.vllmsnap.criu.Criu;
 import io.vllmsnap.criu.CriuException;
+import io.vllmsnap.criu.ImageMapFill;
 import io.vllmsnap.criu.MountPoint;
 
 import java.io.IOException;
@@ -15,6 +16,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.stream.Stream;
@@ -77,6 +79,7 @@ public final class Checkpointer {
             String criuVersion = criu.version();
             String command = Processes.commandLine(req.pid());
             List<Long> tree = Processes.tree(req.pid());
+            refuseImageMappings(tree);
             cuda = tree.stream().filter(gpu::isCudaProcess).toList();
             for (long pid : cuda) {
                 gpu.checkSupported(pid);
@@ -143,6 +146,23 @@ public final class Checkpointer {
                         + ge.getMessage(), ge);
             }
             throw new EngineException("snapshot of process " + req.pid() + " failed: " + e, e);
+        }
+    }
+
+    /**
+     * A process restored with map fill reads part of its memory from another snapshot's pages file: a dump of it would
+     * record that file by path and could only be restored where it still exists, unchanged. Refused before anything
+     * touches the process.
+     */
+    private static void refuseImageMappings(List<Long> tree) throws EngineException, IOException {
+        for (long pid : tree) {
+            Optional<String> file = ImageMapFill.mappedImageFile(pid);
+            if (file.isPresent()) {
+                throw new EngineException("process " + pid + " maps snapshot image file " + file.get() + ": it was "
+                        + "restored with map fill (" + ImageMapFill.SETTING_ENV + "=on) and part of its memory still "
+                        + "reads from that file, so a snapshot of it would depend on another snapshot. Snapshot the "
+                        + "source process, or a replica restored with " + ImageMapFill.SETTING_ENV + "=off");
+            }
         }
     }
 

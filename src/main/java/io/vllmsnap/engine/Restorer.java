@@ -109,6 +109,7 @@ public final class Restorer {
             Path pidFile = work.resolve("restored.pid");
             Path criuImages = image.resolve(Manifest.CRIU_DIR);
             String how = (req.lazyPages() ? "criu restore --lazy-pages" : "criu restore")
+                    + (criu.mapFill() ? ", mapped from the image" : "")
                     + (criu.hugePageFill() ? ", huge-page fill" : "");
             restoredPid = timer.time("restore", how, () -> {
                 Thread.ofVirtual().name("vllm-client-warm-up").start(vllm::warmUp); // independent of CRIU, beside it

@@ -78,6 +78,8 @@ class ChartOptionsTest {
         assertThat(pod.getTolerations()).extracting(Toleration::getKey).contains("nvidia.com/gpu");
         assertThat(pod.getRuntimeClassName()).isEqualTo("nvidia");
         assertThat(env(pod.getContainers().getFirst(), "NVIDIA_DRIVER_CAPABILITIES")).contains("compute");
+        assertThat(env(pod.getContainers().getFirst(), "VLLMSNAP_MAP_FILL")).as("the fast path is the default").isEqualTo("on");
+        assertThat(env(pod.getContainers().getFirst(), "VLLMSNAP_THP_FILL")).isEqualTo("auto");
         Volume images = volume(pod, "images");
         assertThat(images.getHostPath().getPath()).isEqualTo("/var/lib/vllmsnap");
         assertThat(images.getHostPath().getType()).isEqualTo("DirectoryOrCreate");
@@ -159,6 +161,7 @@ class ChartOptionsTest {
                 .anySatisfy(m -> assertThat(m.getMountPath()).isEqualTo("/host/nvidia/lib"));
         assertThat(volume(pod, "images").getHostPath().getPath()).isEqualTo("/mnt/nvme/vllmsnap");
         assertThat(env(pod.getContainers().getFirst(), "VLLMSNAP_MAX_JOBS")).isEqualTo("4");
+        assertThat(env(pod.getContainers().getFirst(), "VLLMSNAP_MAP_FILL")).isEqualTo("off");
         assertThat(pod.getNodeSelector()).containsExactlyEntriesOf(Map.of("node-role.example/gpu", "true"));
         assertThat(pod.getTolerations()).extracting(Toleration::getKey).containsExactly("dedicated");
         PriorityClass priority = chart.all(PriorityClass.class).getFirst();

@@ -21,8 +21,8 @@ class HugePageFillRestoreTest {
             JsonNode before = EngineFixture.state(port);
             Path image = f.newImagePath("thp");
             f.checkpointer.snapshot(SnapshotRequest.of(src.pid(), image, port, 0, false), Progress.NONE);
-            Restorer thp = new Restorer(Criu.fromEnvironment().withHugePageFill(true), new NoGpuCheckpointer(),
-                    f.limiter);
+            Restorer thp = new Restorer(Criu.fromEnvironment().withMapFill(false).withHugePageFill(true),
+                    new NoGpuCheckpointer(), f.limiter);
             RestoreRequest req = new RestoreRequest(image, RestoreRequest.DEFAULT_ROOTFS, 0, false, false,
                     Timeouts.defaults(), null, "127.0.0.1");
             RestoreResult r = thp.restore(req, Progress.NONE);
