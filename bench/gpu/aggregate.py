@@ -14,7 +14,7 @@ SNAPSHOT_PHASES = ["prepare", "gpu-checkpoint", "dump", "finalize"]
 COLD_PHASES = ["import", "cuda-init", "load-weights", "kv-alloc", "warm-up", "launch+http", "first-token"]
 KEEP = ("total_s", "wall_s", "phases", "same_completion", "image_bytes", "image_files", "prestage_s",
         "prestage_bytes", "how", "cold_page_cache", "leave_running", "each_s", "error", "rc", "source_for_level",
-        "server_timings", "completion", "standin_calls")
+        "server_timings", "completion", "standin_calls", "image_mappings")
 
 TARGETS = [
     # (name, shape, kind, limit)

@@ -322,6 +322,7 @@ class Bench:
                     rep["server_wake"] = {"error": str(e)}
             ref = self.reference.get(shape)
             rep["same_completion"] = (text == ref) if shape != "cpu" else None
+            rep["image_mappings"] = image_mappings(pid)
         finally:
             if pid is not None:
                 self.kill(pid, port)
@@ -525,8 +526,11 @@ class Bench:
         "trim": (["--weight-loader", "safetensors", "--trim-on-sleep"], "+ freed heap given back at sleep (smaller image)"),
         "staged": (["--weight-loader", "staged", "--trim-on-sleep"],
                    "+ wake through pinned buffers on 4 streams, 8 reader threads"),
+        "whole": (["--weight-loader", "register", "--trim-on-sleep", "--register-chunk-mib", "0"],
+                  "+ wake straight from the page cache (registered mmap, the whole file registered, then copied)"),
         "fast": (["--weight-loader", "register", "--trim-on-sleep"],
-                 "+ wake straight from the page cache (registered mmap), the stand-in's default"),
+                 "+ wake straight from the page cache (registered mmap, registered in 256 MiB pieces while the last"
+                 " piece copies), the stand-in's default"),
     }
 
     def ensure_weights(self, shape, port):
@@ -832,6 +836,25 @@ def smaps_summary(pid, top=12):
     return {"by_kind": kinds, "anonymous_total": sum(m.get("Anonymous", 0) for m in maps),
             "largest": [{k: m.get(k) for k in ("range", "perms", "name", "Rss", "Anonymous", "Private_Dirty",
                                                "Shared_Dirty", "AnonHugePages")} for m in big]}
+
+
+def image_mappings(pid):
+    """How much of a restored process's memory maps its image's pages file (map fill), how much of that is in memory,
+    and how much the process has copied by writing (Anonymous): read after its first requests."""
+    total = {"mappings": 0, "size": 0, "rss": 0, "anonymous": 0}
+    current = False
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    current = bool(re.search(r"/pages-\d+\.img( \(deleted\))?$", line.rstrip()))
+                    total["mappings"] += current
+                elif current and head[0] in ("Size:", "Rss:", "Anonymous:"):
+                    total[head[0][:-1].lower()] += int(head[1]) * 1024
+    except OSError as e:
+        return {"error": str(e)}
+    return total
 
 
 def first_touch_speeds(size=1 << 30):

@@ -64,5 +64,38 @@ class CopyPlanTest(unittest.TestCase):
             self.assertEqual(sum(b - a for a, b in plan), end - start)
 
 
+class RegisterPlanTest(unittest.TestCase):
+    PAGE = 4096
+
+    def check(self, base, size, register_chunk, copy_chunk):
+        plan = gpu_server.register_plan(base, size, register_chunk, copy_chunk)
+        copied = base
+        for (ra, rb), copies in plan:
+            self.assertEqual(ra % self.PAGE, 0, "a registration starts on a page")
+            if register_chunk:
+                self.assertLessEqual(rb - ra, register_chunk)
+            for a, b in copies:
+                self.assertEqual(a, copied, "tensor data is copied once, in order")
+                self.assertTrue(ra <= a < b <= rb, "each copy reads only registered memory")
+                self.assertLessEqual(b - a, copy_chunk)
+                copied = b
+        self.assertEqual(copied, size)
+        return plan
+
+    def test_pieces_register_every_byte_a_copy_reads_and_copy_all_tensor_data(self):
+        mib = 1 << 20
+        for base, size, reg in [(128, 3 * 1024 * mib + 77, 256 * mib), (8 + 4000, 10 * mib, 4 * mib),
+                                (64, 5 * mib, 0), (4096 + 16, 4096 * 3, 4096)]:
+            self.check(base, size, reg, 64 * mib)
+
+    def test_whole_file_is_one_registration(self):
+        plan = self.check(200, 1 << 30, 0, 64 << 20)
+        self.assertEqual([r for r, _ in plan], [(0, 1 << 30)])
+
+    def test_a_piece_holding_only_the_header_is_not_registered(self):
+        plan = self.check(10_000, 20_000, 4096, 4096)
+        self.assertEqual(plan[0][0], (8192, 12288))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -90,21 +90,33 @@ def copy_plan(start, end, chunk):
     return [(a, min(a + chunk, end)) for a in range(start, end, chunk)]
 
 
+def register_plan(base, size, register_chunk, copy_chunk):
+    """Registration pieces of a mapped file of `size` bytes, each with the copies of tensor data [base, size) inside
+    it: [((ra, rb), [(a, b), ...]), ...]. Pieces start page-aligned (register_chunk is a multiple of the page size;
+    0 registers the whole file at once), so piece i+1 can be registered while piece i's copies run."""
+    step = register_chunk or size
+    return [((ra, rb), copy_plan(max(base, ra), rb, copy_chunk)) for ra, rb in copy_plan(0, size, step)
+            if rb > base]
+
+
 class WeightLoader:
     """Reads safetensors files onto the GPU. Three ways, chosen by --weight-loader and compared by the benchmark:
       safetensors  the library's load_file(device="cuda") (pageable copies, one tensor at a time): the baseline;
       staged       reader threads pread the file into a few pinned buffers, copies run on several CUDA streams;
       register     the file is mmapped and registered with the driver read-only (cudaHostRegister), so the GPU copies
-                   straight out of the page cache (no CPU copy); falls back to staged where registration fails.
+                   straight out of the page cache (no CPU copy); registered in pieces (--register-chunk-mib), each
+                   piece's copies queued as soon as it is registered, so pinning the next overlaps the copies; falls
+                   back to staged where registration fails.
     Fast loaders put each file in one GPU buffer and make parameters views of it; the buffer goes when the last view
     does (a level-2 sleep frees them all). Pinned buffers and registrations are released after each load, so the
     process carries no pinned memory into a snapshot."""
 
     CHUNK = 64 << 20
 
-    def __init__(self, torch, kind, streams=4, readers=8):
+    def __init__(self, torch, kind, streams=4, readers=8, register_chunk=256 << 20):
         self.torch = torch
         self.kind = kind
+        self.register_chunk = register_chunk
         self.streams = streams
         self.readers = readers
         self.used = kind  # what the last load really used (register may fall back)
@@ -148,19 +160,26 @@ class WeightLoader:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch warns that the buffer is read-only: we only read it
                 host = torch.frombuffer(mm, dtype=torch.uint8)
-            rc = cudart.cudaHostRegister(host.data_ptr(), size, 8)  # 8 = cudaHostRegisterReadOnly
-            if int(rc) != 0:
-                print(f"cudaHostRegister({path}) failed ({rc}); using pinned staging", file=sys.stderr)
-                return False
+            ptr = host.data_ptr()
+            registered = []
+            streams = self._streams()
             try:
-                streams = self._streams()
-                for i, (a, b) in enumerate(copy_plan(base, size, self.CHUNK)):
-                    with torch.cuda.stream(streams[i % len(streams)]):
-                        blob[a - base:b - base].copy_(host[a:b], non_blocking=True)
+                i = 0
+                for (ra, rb), copies in register_plan(base, size, self.register_chunk, self.CHUNK):
+                    rc = cudart.cudaHostRegister(ptr + ra, rb - ra, 8)  # 8 = cudaHostRegisterReadOnly
+                    if int(rc) != 0:
+                        print(f"cudaHostRegister({path} +{ra}) failed ({rc}); using pinned staging", file=sys.stderr)
+                        return False
+                    registered.append(ra)
+                    for a, b in copies:
+                        with torch.cuda.stream(streams[i % len(streams)]):
+                            blob[a - base:b - base].copy_(host[a:b], non_blocking=True)
+                        i += 1
+            finally:
                 for s in streams:
                     s.synchronize()
-            finally:
-                cudart.cudaHostUnregister(host.data_ptr())
+                for ra in registered:
+                    cudart.cudaHostUnregister(ptr + ra)
             return True
         finally:
             del host
@@ -224,7 +243,7 @@ class GpuModel:
     """A transformer on the GPU plus a KV pool; all mutation holds `lock`."""
 
     def __init__(self, name, shape, weights_dir, gpu_memory_utilization, kv_bytes, seed,
-                 weight_loader="register", trim_on_sleep=True):
+                 weight_loader="register", trim_on_sleep=True, register_chunk=256 << 20):
         self.name = name
         self.shape = shape
         self.weights_dir = weights_dir
@@ -241,6 +260,7 @@ class GpuModel:
         self.built_weights = False
         self.weight_loader_kind = weight_loader
         self.trim_on_sleep = trim_on_sleep
+        self.register_chunk = register_chunk
         self.last_wake = {}
 
     def start(self):
@@ -249,7 +269,7 @@ class GpuModel:
         import transformers  # noqa: F401  (import cost is part of a real start)
         import safetensors.torch  # noqa: F401
         self.torch = torch
-        self.loader = WeightLoader(torch, self.weight_loader_kind)
+        self.loader = WeightLoader(torch, self.weight_loader_kind, register_chunk=self.register_chunk)
         t1 = time.monotonic()
         torch.cuda.init()
         torch.zeros(1, device="cuda")
@@ -438,6 +458,9 @@ def main(argv=None):
     p.add_argument("--weight-loader", choices=["register", "staged", "safetensors"], default="register",
                    help="how weights reach the GPU at start and wake (default register: GPU copies straight from the"
                         " page cache; staged: pinned buffers and reader threads; safetensors: the library's loader)")
+    p.add_argument("--register-chunk-mib", type=int, default=256,
+                   help="register loader: MiB registered at a time, the next piece pinned while the last one copies"
+                        " (default 256; 0: the whole file at once)")
     p.add_argument("--no-trim-on-sleep", dest="trim_on_sleep", action="store_false",
                    help="keep freed heap memory at sleep (default: give it back, so snapshots are smaller)")
     p.add_argument("--trim-on-sleep", dest="trim_on_sleep", action="store_true", default=True,
@@ -446,9 +469,11 @@ def main(argv=None):
     util = args.gpu_memory_utilization or SHAPES[args.shape]["gpu_memory_utilization"]
     if not 0 < util <= 1:
         p.error("--gpu-memory-utilization must be in (0, 1]")
+    if args.register_chunk_mib < 0:
+        p.error("--register-chunk-mib must be 0 or more")
     weights_dir = args.weights_dir or f"/var/tmp/vllmsnap-gpu/{args.shape}"
     model = GpuModel(args.model or f"vllmsnap/{args.shape}", args.shape, weights_dir, util, args.kv_bytes, args.seed,
-                     args.weight_loader, args.trim_on_sleep)
+                     args.weight_loader, args.trim_on_sleep, args.register_chunk_mib << 20)
     model.start()
     serve(model, args.host, args.port)
 

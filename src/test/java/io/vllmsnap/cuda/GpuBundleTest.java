@@ -219,6 +219,49 @@ class GpuBundleTest {
         }
     }
 
+    /**
+     * Issue 9's map-fill result (bench/gpu/mapfill_report.py): every row of every run agrees with its repetitions and
+     * gave the source's completions; each run's targets judge the row that was the operator's default path there, and
+     * the runs said to meet both targets are exactly those whose two targets are met.
+     */
+    @Test
+    void mapFillResultJudgesEachRunOnItsDefaultPath() throws IOException {
+        List<Path> results;
+        try (Stream<Path> files = Files.list(Path.of("bench/results"))) {
+            results = files.filter(p -> p.getFileName().toString().matches("gpu-h100-mapfill-.*\\.json")).toList();
+        }
+        assertThat(results).isNotEmpty();
+        for (Path p : results) {
+            JsonNode r = new ObjectMapper().readTree(p.toFile());
+            List<String> meetingBoth = new java.util.ArrayList<>();
+            for (JsonNode run : r.path("runs")) {
+                java.util.Map<String, JsonNode> defaults = new java.util.HashMap<>();
+                for (JsonNode row : run.path("rows")) {
+                    JsonNode how = row.path("restored_with");
+                    if (assertSummaryMatchesRepetitions(row) >= 3 && how.path("default_path").asBoolean()) {
+                        assertThat(how.path("memory").asText()).isEqualTo("mapped from the image");
+                        defaults.put(row.path("shape").asText(), row);
+                    }
+                }
+                int met = 0;
+                for (JsonNode t : run.path("targets")) {
+                    JsonNode row = defaults.get(t.path("shape").asText());
+                    assertThat(row).as(run.path("tag").asText() + " " + t.path("shape").asText()).isNotNull();
+                    assertThat(t.path("median_s").asDouble()).isEqualTo(row.path("median_s").asDouble());
+                    assertThat(t.path("met").asBoolean())
+                            .isEqualTo(t.path("median_s").asDouble() <= t.path("limit_s").asDouble());
+                    met += t.path("met").asBoolean() ? 1 : 0;
+                }
+                if (run.path("targets").size() == 2 && met == 2) {
+                    meetingBoth.add(run.path("tag").asText());
+                }
+            }
+            assertThat(r.path("runs_meeting_both_targets")).extracting(JsonNode::asText)
+                    .containsExactlyElementsOf(meetingBoth);
+            assertChartBeside(p);
+        }
+    }
+
     /** n, min and median of a summarized scenario agree with its repetitions; every restore gave its source's text. */
     private static int assertSummaryMatchesRepetitions(JsonNode s) {
         String id = s.path("id").asText();
