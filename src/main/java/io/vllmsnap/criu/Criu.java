@@ -20,6 +20,7 @@ public final class Criu {
 
     private static final Pattern VERSION = Pattern.compile("Version:\\s*(\\S+)");
     private static final int ERROR_LINES = 8;
+    private static final Duration DUMPED_GONE_GRACE = Duration.ofSeconds(5);
 
     private final String binary;
     private final Path pluginDir;
@@ -176,8 +177,18 @@ public final class Criu {
 
     /** Dumps the process tree rooted at {@code spec.pid()}. The log lands in the image dir as {@value #DUMP_LOG}. */
     public void dump(DumpSpec spec) throws CriuException {
-        run("criu dump of process " + spec.pid() + " failed", dumpCommand(spec), spec.imageDir().resolve(DUMP_LOG),
-                spec.timeout());
+        run("criu dump of process " + spec.pid() + " failed", dumpCommand(spec), Map.of(),
+                spec.imageDir().resolve(DUMP_LOG), spec.timeout(), watchDumped(spec.pid()));
+    }
+
+    /**
+     * A dump whose process dies under it can leave CRIU waiting on its parasite until the timeout (seen when a pod was
+     * deleted mid-dump): CRIU is killed a few seconds after the process is gone. A dump without --leave-running
+     * kills the tree itself at its end and exits right after, well inside the grace.
+     */
+    private static ChildProcess.Watch watchDumped(long pid) {
+        return new ChildProcess.Watch(() -> ChildProcess.processGone(pid), "the dumped process " + pid,
+                DUMPED_GONE_GRACE);
     }
 
     List<String> dumpCommand(DumpSpec spec) {
@@ -232,8 +243,8 @@ public final class Criu {
 
     /** Dumps a whole container; the log goes to {@code spec.logFile()}. */
     public void dump(ContainerDump spec) throws CriuException {
-        run("criu dump of container init " + spec.initPid() + " failed", dumpCommand(spec), spec.logFile(),
-                spec.timeout());
+        run("criu dump of container init " + spec.initPid() + " failed", dumpCommand(spec), Map.of(), spec.logFile(),
+                spec.timeout(), watchDumped(spec.initPid()));
     }
 
     List<String> dumpCommand(ContainerDump spec) {
@@ -301,9 +312,14 @@ public final class Criu {
 
     private void run(String what, List<String> cmd, Map<String, String> env, Path log, Duration timeout)
             throws CriuException {
+        run(what, cmd, env, log, timeout, ChildProcess.Watch.NONE);
+    }
+
+    private void run(String what, List<String> cmd, Map<String, String> env, Path log, Duration timeout,
+            ChildProcess.Watch watch) throws CriuException {
         ChildProcess.Result r;
         try {
-            r = ChildProcess.run(cmd, env, timeout);
+            r = ChildProcess.run(cmd, env, timeout, watch);
         } catch (IOException e) {
             throw new CriuException(what + ": cannot run " + binary + ": " + e.getMessage(), List.of());
         } catch (ChildProcess.TimeoutException e) {
