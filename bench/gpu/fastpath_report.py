@@ -125,35 +125,41 @@ def main():
 
 
 def chart(result, png):
+    rows = [r for r in result["rows"] if r.get("n")]
+    rows.sort(key=lambda r: (r["shape"] != "qwen2-1.5b", -r["median_s"]))
+    m = result["machine"]
+    draw_phase_bars(png, rows,
+                    [f"{r['shape']} {r['lever']} {r['id'].split('/lever-' + r['lever'] + '-')[1]}" for r in rows],
+                    [t["limit_s"] for t in result["targets"] if t.get("limit_s")],
+                    f"Restore to first token, each lever on and off ({m.get('gpu')}, driver {m.get('driver')}, "
+                    f"{result['date']}); dotted: targets 1.0 s (1.5B) and 2.5 s (8B)", fontsize=10)
+
+
+def draw_phase_bars(png, rows, labels, limits, title, fontsize=9):
+    """One horizontal bar per row (top to bottom), stacked from the median of each phase, its median total beside it;
+    dotted lines at the limits."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     order = ["prepare", "stage", "restore", "gpu-restore", "wake", "ready", "first-token", "other"]
-    colors = {k: PHASE_COLORS[k] for k in order}
-    rows = [r for r in result["rows"] if r.get("n")]
-    rows.sort(key=lambda r: (r["shape"] != "qwen2-1.5b", -r["median_s"]))
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(rows) + 2))
     seen = set()
     for i, r in enumerate(rows):
         left = 0.0
-        for k in list(colors) + [k for k in r["phases_median_s"] if k not in colors]:
+        for k in order + [k for k in r["phases_median_s"] if k not in order]:
             v = r["phases_median_s"].get(k, 0.0)
             if v <= 0:
                 continue
-            ax.barh(i, v, left=left, color=colors.get(k, "#333333"), label=None if k in seen else k,
+            ax.barh(i, v, left=left, color=PHASE_COLORS.get(k, "#333333"), label=None if k in seen else k,
                     edgecolor="white", linewidth=0.4)
             seen.add(k)
             left += v
         ax.text(max(left, r["median_s"]) + 0.05, i, f"{r['median_s']:.2f} s (n={r['n']})", va="center", fontsize=8)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r['shape']} {r['lever']} {r['id'].split('/lever-' + r['lever'] + '-')[1]}" for r in rows],
-                       fontsize=8)
-    for t in result["targets"]:
-        if t.get("limit_s"):
-            ax.axvline(t["limit_s"], color="#555555", linestyle=":", linewidth=0.8)
-    m = result["machine"]
-    ax.set_title(f"Restore to first token, each lever on and off ({m.get('gpu')}, driver {m.get('driver')}, "
-                 f"{result['date']}); dotted: targets 1.0 s (1.5B) and 2.5 s (8B)", fontsize=10)
+    ax.set_yticklabels(labels, fontsize=8)
+    for limit in limits:
+        ax.axvline(limit, color="#555555", linestyle=":", linewidth=0.8)
+    ax.set_title(title, fontsize=fontsize)
     ax.set_xlabel("seconds (median; phases: median of each)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(axis="x", alpha=0.3)

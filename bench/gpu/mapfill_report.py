@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aggregate import save  # noqa: E402
-from fastpath_report import TARGETS, cold_starts, image_sizes, variant_rows  # noqa: E402
+from fastpath_report import TARGETS, cold_starts, draw_phase_bars, image_sizes, variant_rows  # noqa: E402
 
 
 def env_of(row):
@@ -121,50 +121,25 @@ def main():
 
 
 def chart(result, png):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from aggregate import PHASE_COLORS
-    order = ["prepare", "restore", "gpu-restore", "wake", "ready", "first-token", "other"]
     rows = []
     for i, run in enumerate(sorted(result["runs"], key=lambda run: run["started_at"])):
         for r in run["rows"]:
             if r.get("n"):
                 rows.append((i, run["tag"], r))
-    # top to bottom: 1.5B first, runs in time order, slowest row of a run first
-    rows = [(tag, r) for _, tag, r in sorted(rows, key=lambda x: (x[2]["shape"] == "qwen2-1.5b", -x[0], x[2]["median_s"]))]
-    fig, ax = plt.subplots(figsize=(12, 0.42 * len(rows) + 2))
-    seen = set()
-    for i, (tag, r) in enumerate(rows):
-        left = 0.0
-        for k in order + [k for k in r["phases_median_s"] if k not in order]:
-            v = r["phases_median_s"].get(k, 0.0)
-            if v <= 0:
-                continue
-            ax.barh(i, v, left=left, color=PHASE_COLORS.get(k, "#333333"), label=None if k in seen else k,
-                    edgecolor="white", linewidth=0.4)
-            seen.add(k)
-            left += v
-        ax.text(max(left, r["median_s"]) + 0.04, i, f"{r['median_s']:.2f} s (n={r['n']})", va="center", fontsize=8)
+    # bars go bottom up: so that 1.5B comes first from the top, then runs in time order, slowest row of a run first
+    rows.sort(key=lambda x: (x[2]["shape"] == "qwen2-1.5b", -x[0], x[2]["median_s"]))
+    rows = [(tag, r) for _, tag, r in rows]
     labels = []
     for tag, r in rows:
         w = r["restored_with"]
         how = ("mapped" if w["memory"].startswith("mapped") else "copied") + (", THP" if w["huge_page_fill"] else "")
         labels.append(f"{tag} {r['shape']}: {how}, weights {w['weights_registered']}"
                       + ("  [default]" if w["default_path"] else ""))
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels(labels, fontsize=8)
-    for limit in TARGETS.values():
-        ax.axvline(limit, color="#555555", linestyle=":", linewidth=0.8)
     m = result["runs"][0]["machine"]
-    ax.set_title(f"Restore to first token, memory mapped from the image or copied\n{m.get('gpu')}, driver "
-                 f"{m.get('driver')}, {result['date']}; a fresh machine per run; dotted: targets"
-                 " 1.0 s, 2.5 s; [default]: the operator's path then", fontsize=9)
-    ax.set_xlabel("seconds (median; phases: median of each)")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    draw_phase_bars(png, [r for _, r in rows], labels, list(TARGETS.values()),
+                    f"Restore to first token, memory mapped from the image or copied\n{m.get('gpu')}, driver "
+                    f"{m.get('driver')}, {result['date']}, a fresh machine per run\ndotted: targets"
+                    " 1.0 s, 2.5 s; [default]: the operator's path then")
 
 
 if __name__ == "__main__":
