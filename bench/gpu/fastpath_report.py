@@ -55,6 +55,14 @@ def parallel(path):
     out = {"tag": raw["tag"], "started_at": raw["started_at"], "server_args": raw["config"].get("server_args"),
            "note": "fast stand-in (register loader, heap trim), VLLMSNAP_THP_FILL=on; the CLI ran without its AOT"
                    " cache in this run (prepare ~0.4 s instead of ~0.07 s)"}
+    out.update(parallel_summary(raw))
+    return out
+
+
+def parallel_summary(raw):
+    """A run's parallel scenarios: the slowest of 4 restores at once, the 4 one by one, and the ratio of the first to
+    one restore alone; empty when the run has none."""
+    out = {}
     for s in raw["scenarios"]:
         if s["kind"] != "parallel":
             continue

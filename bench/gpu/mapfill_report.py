@@ -19,7 +19,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aggregate import save  # noqa: E402
-from fastpath_report import TARGETS, cold_starts, draw_phase_bars, image_sizes, variant_rows  # noqa: E402
+from fastpath_report import (TARGETS, cold_starts, draw_phase_bars, image_sizes, parallel_summary,  # noqa: E402
+                             variant_rows)
 
 
 def env_of(row):
@@ -36,24 +37,6 @@ def describe(row, pieces_exist):
     return {"memory": "mapped from the image" if mapped else "copied", "huge_page_fill": thp,
             "weights_registered": registration,
             "default_path": mapped and not thp and row["lever"] == "fast"}
-
-
-def parallel_rows(raw):
-    out = {}
-    for s in raw["scenarios"]:
-        if s["kind"] != "parallel":
-            continue
-        reps = [r for r in s["reps"] if isinstance(r.get("total_s"), (int, float))]
-        if not reps:
-            continue
-        singles = [x for r in reps for x in (r.get("each_s") or []) if x]
-        key = "at_once" if s["id"].endswith("at-once") else "one_by_one"
-        out[key] = {"n": len(reps), "median_s": statistics.median(r["total_s"] for r in reps),
-                    "each_s_median": statistics.median(singles) if singles else None,
-                    "all_completions_identical": all(r.get("same_completion") is not False for r in reps)}
-    if "at_once" in out and "one_by_one" in out:
-        out["ratio_at_once_over_one"] = out["at_once"]["median_s"] / out["one_by_one"]["each_s_median"]
-    return out or None
 
 
 def run_report(raw):
@@ -86,7 +69,7 @@ def run_report(raw):
     return {"tag": raw["tag"], "started_at": raw["started_at"], "finished_at": raw.get("finished_at"),
             "machine": raw["machine"], "scenarios": raw["config"]["scenarios"],
             "lever_modes": raw["config"].get("lever_modes"), "cold_start_s": cold, "images": image_sizes(raw),
-            "rows": rows, "targets": targets, "parallel": parallel_rows(raw),
+            "rows": rows, "targets": targets, "parallel": parallel_summary(raw) or None,
             "errors": raw["errors"], "skipped": raw["skipped"]}
 
 
