@@ -102,10 +102,12 @@ def completion_check(rows):
             for x in rep.get("restores") or [rep]:
                 if x.get("error") and "same_completion" not in x:
                     continue  # a failed restore is an error of the run, not a completion
-                n += 1
-                if x.get("same_completion") is False:
+                if x.get("same_completion") is True:
+                    n += 1
+                elif x.get("same_completion") is False:
+                    n += 1
                     differed.append(f"{r['id']} rep {i}")
-                elif x.get("same_completion") is not True:
+                else:
                     unchecked.append(f"{r['id']} rep {i}")
     return {"restores_compared": n, "all_identical": n > 0 and not differed and not unchecked,
             "differed": differed, "not_compared": unchecked}
@@ -137,6 +139,8 @@ def timing_targets(rows):
                        and r.get("mode") != "warm-stage"]
         if row["n"] < MIN_N:
             t.update(met=None, why=f"n={row['n']}, fewer than {MIN_N} repetitions")
+        elif row.get("all_completions_identical") is None:
+            t.update(met=None, why="no restore's completion was compared with its source's")
         elif row.get("all_completions_identical") is not True:
             t.update(met=False, why="a restore did not answer with its source's completion")
         else:
@@ -167,8 +171,11 @@ def parallel_target(rows):
     t.update(one_alone_median_s=one["median_s"], at_once_slowest_median_s=many["median_s"], ratio=ratio)
     if min(one["n"], many["n"]) < MIN_N:
         return dict(t, met=None, why=f"n={one['n']} alone and {many['n']} at once: fewer than {MIN_N}")
-    if one.get("all_completions_identical") is not True or many.get("all_completions_identical") is not True:
+    same = [one.get("all_completions_identical"), many.get("all_completions_identical")]
+    if False in same:
         return dict(t, met=False, why="a restore did not answer with its source's completion")
+    if None in same:
+        return dict(t, met=None, why="no restore's completion was compared with its source's")
     return dict(t, met=ratio <= limit)
 
 
@@ -252,6 +259,7 @@ def report(raws, date, device_seconds=None):
             "benchmark": "vllmsnap issue 19: a server we did not write (the stand-in's vllm flavour) against one that"
                          " registers its weights (register flavour), levels 1 and 2, N restores at once",
             "machine_kind": kind, "date": date, "device_seconds_used": device_seconds,
+            "machine": dict(runs[0]["machine"], note="the first run's; each run's own machine is in runs[].machine"),
             "method": {
                 "flavours": "vllm: sleeps as vLLM's CuMemAllocator (level 1: weights in pinned host memory,"
                             " cudaHostAlloc through torch; level 2: weights reloaded by the ordinary loader);"

@@ -140,6 +140,9 @@ class PlanRunner:
         n = max(s["counts"])
         ports = [b.a.port + self.PARALLEL_PORT_OFFSET + i for i in range(n)]
         tags = self.tags(s)
+        if b.left() < b.a.min_mode_s:
+            b.skip(f"{base}/parallel-l{level}", f"{b.left():.0f} s left")
+            return
         if not b.ensure_weights(shape, ports[0]):
             return
         if shape == "cpu":  # the CPU stand-in creates its weights file at its first start: not n at once

@@ -283,6 +283,21 @@ class FlavoursReportTest(unittest.TestCase):
         self.assertFalse(comp["all_identical"])
         self.assertEqual(comp["differed"], ["qwen2-1.5b/vllm/restore-l1-warm rep 0"])
 
+    def test_restores_whose_completion_was_never_compared_prove_nothing(self):
+        run = synthetic_run("a", "NVIDIA H200", 0.5, 0.5, 1.0, 0)
+        for s in run["scenarios"]:
+            for r in s["reps"]:
+                for x in r.get("restores", []) + [r]:
+                    x.pop("same_completion", None)
+        t, res = self.targets(run)
+        self.assertIsNone(t["1.5B level 1"]["met"])
+        self.assertIn("compared", t["1.5B level 1"]["why"])
+        self.assertIsNone(t["4 1.5B restores at once (level 2)"]["met"])
+        comp = res["H200"]["runs"][0]["completions"]
+        self.assertEqual(comp["restores_compared"], 0)
+        self.assertFalse(comp["all_identical"])
+        self.assertTrue(comp["not_compared"])
+
     def test_staging_that_re_reads_a_resident_image_is_caught(self):
         t, _ = self.targets(synthetic_run("a", "NVIDIA H200", 0.5, 0.5, 1.0, staged_extra=2 * GIB))
         staged = t["1.5B level 2 (vllm)"]
