@@ -259,11 +259,15 @@ class PlanRunner:
         b.save()
         return out
 
+    KEPT_DUMP_LINES = (" prot ", "Error", "Warn", "Dumping finished")
+
     def dump_facts(self, image, name):
-        """The large areas CRIU dumped (after the GPU checkpoint), with map-fill eligibility; the dump log is kept."""
+        """The large areas CRIU dumped (after the GPU checkpoint), with map-fill eligibility; the dump log's area list,
+        warnings and errors are kept (logs/dump-NAME.log)."""
         log = os.path.join(image, "criu", "dump.log")
         try:
-            shutil.copyfile(log, os.path.join(self.b.logs, f"dump-{name}.log"))
+            with open(log, errors="replace") as f, open(os.path.join(self.b.logs, f"dump-{name}.log"), "w") as out:
+                out.writelines(line for line in f if any(k in line for k in self.KEPT_DUMP_LINES))
             return probes.dump_log_vmas(log)
         except OSError as e:
             return {"error": str(e)}
