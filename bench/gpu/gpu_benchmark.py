@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -936,6 +937,9 @@ def main():
         except PlanError as e:
             p.error(str(e))
     os.environ.setdefault("VLLMSNAP_KEEP_CRIU_LOGS", os.path.join(os.path.abspath(a.out), "logs", "criu"))
+    # run-benchmark.sh's timeout ends this script with SIGTERM: still kill what it started (sources and restored
+    # servers run in sessions of their own and would outlive it, holding the GPU) and save what was measured.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     b = Bench(a)
     if plan:
         b.res["plan"] = plan
