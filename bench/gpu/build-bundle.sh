@@ -8,7 +8,7 @@
 #   criu/     the project's CRIU build and the shared libraries it links (when a CRIU is installed here), and
 #             criu/plugins/cuda_plugin.so, CRIU's CUDA plugin (hack/install-criu.sh builds it; CUDA_PLUGIN names another)
 #   src/main/python/  the stand-in servers (CPU and GPU flavours), where the engine looks for them
-#   *.sh      the scripts run on the GPU machine
+#   *.sh      the scripts run on the GPU machine; plans/ the benchmark's plan files (plan.py)
 # Usage: bench/gpu/build-bundle.sh [OUT_DIR]   (default target/gpu-bundle). Fails when the bundle exceeds
 # MAX_MIB (default 60). Inputs can be given instead of built: CLASSES_DIR (compiled classes) and DEPS (jars,
 # ':'-separated); otherwise the project is compiled with ./mvnw and the jars come from its classpath.
@@ -128,6 +128,7 @@ fi
 
 cp "$ROOT"/src/main/python/vllmsnap_standin/*.py "$PY/"
 cp "$ROOT"/bench/gpu/*.py "$ROOT"/bench/gpu/*.sh "$OUT/" 2>/dev/null || true
+cp -r "$ROOT"/bench/gpu/plans "$OUT/plans"
 rm -f "$OUT/build-bundle.sh"
 
 # Smoke check: the runtime starts the probe and its JSON comes out.

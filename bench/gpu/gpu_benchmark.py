@@ -14,6 +14,8 @@ Scenarios (pick with --scenarios, comma-separated, run in the order given):
   criu-plugin  CRIU's own CUDA plugin doing the GPU steps inside criu dump/restore (through bin/cuda-checkpoint,
             vllmsnap's stand-in for NVIDIA's utility): per repetition a warm source, a level-2 snapshot, a warm restore
 A scenario may name its own shape and levels: modes:1+0@qwen2-1.5b, best@llama-8b.
+--plan FILE runs a plan's scenarios instead (issue 19: stand-in flavours, levers switched per scenario, N restores at
+once; see plan.py and bench/gpu/plans/).
 Every external command has a timeout, is logged under OUT/logs, and a failed step is recorded, not fatal. The
 results are rewritten to OUT/raw-<tag>.json after every step, so a run cut short keeps what it measured.
 """
@@ -24,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -31,6 +34,12 @@ import sys
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import probes  # noqa: E402
+from plan import PlanError, load_plan  # noqa: E402
+from plan_runner import AbortRun, PlanRunner  # noqa: E402
+from probes import alive, image_mappings, mean_phases, smaps_summary  # noqa: E402,F401
 
 PROMPT = "Snapshots bring a warmed-up server back in seconds because"
 GIB = 1 << 30
@@ -66,11 +75,14 @@ class Bench:
                 json.dump(self.res, f, indent=1)
             os.replace(tmp, os.path.join(self.out, f"raw-{self.a.tag}.json"))
 
-    def sh(self, name, cmd, timeout, env=None, check=False):
-        """Runs an argument array with a timeout; logs command and output; returns (rc, output, seconds)."""
+    def sh(self, name, cmd, timeout, env=None, check=False, io_out=None):
+        """Runs an argument array with a timeout; logs command and output; returns (rc, output, seconds). With io_out
+        (a dict), fills it with what the command and the children it reaped read (probes.io_delta): only meaningful
+        while no other thread of this script runs a command."""
         with self.lock:
             self.step += 1
             log = os.path.join(self.logs, f"{self.step:03d}-{name}.log")
+        io_before = probes.proc_io() if io_out is not None else None
         t0 = time.monotonic()
         try:
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
@@ -82,6 +94,8 @@ class Bench:
         except OSError as e:
             rc, out = 127, str(e)
         dt = time.monotonic() - t0
+        if io_out is not None:
+            io_out.update(probes.io_delta(io_before, probes.proc_io()))
         with open(log, "w") as f:
             f.write(f"$ {' '.join(cmd)}\n[rc {rc}, {dt:.3f} s, {now()}]\n{out}")
         print(f"[{now()}] {name}: rc {rc} in {dt:.2f} s ({self.left():.0f} s left)", flush=True)
@@ -116,7 +130,12 @@ class Bench:
 
     # ---------------------------------------------------------------- machine facts
     def machine(self):
-        m = {"uname": os.uname().release, "cpus": os.cpu_count(), "python": sys.version.split()[0]}
+        m = {"uname": os.uname().release, "cpus": os.cpu_count(), "python": sys.version.split()[0],
+             "cpu_model": cpu_model(), "date": now()}
+        try:
+            m["thp"] = open("/sys/kernel/mm/transparent_hugepage/enabled").read().strip()
+        except OSError:
+            pass
         try:
             m["mem_total_kib"] = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1))
         except (OSError, AttributeError):
@@ -125,7 +144,7 @@ class Bench:
                                             "--format=csv,noheader"], 30)
         if rc == 0 and out.strip():
             name, driver, mem, uuid = [x.strip() for x in out.strip().splitlines()[0].split(",")]
-            m.update(gpu=name, driver=driver, gpu_memory=mem, gpu_uuid=uuid)
+            m.update(gpu=name, driver=driver, gpu_memory=mem, gpu_uuid=uuid, gpu_kind=gpu_kind(name))
         rc, out, _ = self.sh("nvidia-smi-cuda", ["nvidia-smi"], 30)
         cv = re.search(r"CUDA Version:\s*([0-9.]+)", out or "")
         if cv:
@@ -154,18 +173,21 @@ class Bench:
         self.save()
 
     # ---------------------------------------------------------------- servers
-    def server_cmd(self, shape, port, extra=()):
+    def server_cmd(self, shape, port, extra=(), env=None):
+        """The stand-in's command line; env (the source's own environment, e.g. a lever that changes what the
+        snapshot holds) goes in front through env(1), so it shows in the logs and in the image's command."""
+        pre = ["env"] + [f"{k}={v}" for k, v in sorted(env.items())] if env else []
         py = os.path.join(self.bundle, "src", "main", "python", "vllmsnap_standin")
         if shape == "cpu":
-            return [sys.executable, os.path.join(py, "server.py"), "--port", str(port), "--weights",
-                    os.path.join(self.work, "cpu-weights.bin"), "--weights-size", "64MiB", "--kv-size", "32MiB",
-                    "--compile-rounds", "2"]
+            return pre + [sys.executable, os.path.join(py, "server.py"), "--port", str(port), "--weights",
+                          os.path.join(self.work, "cpu-weights.bin"), "--weights-size", "64MiB", "--kv-size",
+                          "32MiB", "--compile-rounds", "2"]
         cmd = [sys.executable, os.path.join(py, "gpu_server.py"), "--shape", shape, "--port", str(port),
                "--weights-dir", self.weights_dir(shape)]
         kv = self.a.kv_bytes.get(shape)
         if kv:
             cmd += ["--kv-bytes", str(kv)]
-        return cmd + self.a.server_args.split() + list(extra)
+        return pre + cmd + self.a.server_args.split() + list(extra)
 
     def weights_dir(self, shape):
         return os.path.join(self.work, "weights", shape)
@@ -190,12 +212,13 @@ class Bench:
                 time.sleep(0.1)
         return False
 
-    def start_source(self, shape, port, cold, health_timeout, extra=()):
+    def start_source(self, shape, port, cold, health_timeout, extra=(), env=None):
         """vllmsnap run of the stand-in; returns a rep dict with the time from launch to the first token."""
         if cold:
             self.drop_caches()
         t0 = time.monotonic()
-        rc, out, _ = self.sh(f"run-{shape}-{port}", [self.vllmsnap, "run", "--"] + self.server_cmd(shape, port, extra), 90)
+        rc, out, _ = self.sh(f"run-{shape}-{port}",
+                             [self.vllmsnap, "run", "--"] + self.server_cmd(shape, port, extra, env), 90)
         if rc != 0:
             raise StepError(f"vllmsnap run failed: {out.strip()[-600:]}")
         m = re.search(r"as PID (\d+)", out) or re.search(r"^(\d+)$", out, re.M)
@@ -280,10 +303,15 @@ class Bench:
             total = sum(ex.map(read, files))
         return total, time.monotonic() - t0
 
-    def restore(self, image, port, shape, how, name="restore", extra=(), env=None):
-        """how: cold | prestage | prestage-lazy | warm (page cache as it is) | warm-lazy. extra: more restore options;
-        env: the restore command's whole environment (e.g. os.environ plus the lazy-pages window)."""
-        rep = {"how": how}
+    def restore(self, image, port, shape, how, name="restore", extra=(), env=None, reference=None,
+                residency_paths=None, measure_io=False, keep=False):
+        """how: cold | prestage | prestage-lazy | warm (page cache as it is) | warm-lazy | warm-stage (page cache as it
+        is, the restore's default staging). extra: more restore options; env: the restore command's whole
+        environment (e.g. os.environ plus the lazy-pages window). reference: the completion to compare with (default
+        the first source's of the shape). residency_paths: {name: [paths]} whose page-cache residency is recorded
+        right before the command; measure_io: record what the command read (sequential restores only); keep: leave
+        the restored server running (the caller kills it)."""
+        rep = {"how": how, "port": port}
         if how in ("cold", "prestage", "prestage-lazy"):
             self.drop_caches()
             rep["cold_page_cache"] = not self.a.no_drop
@@ -295,14 +323,20 @@ class Bench:
             n, dt = self.prestage(paths)
             rep["prestage_bytes"], rep["prestage_s"] = n, dt
         cmd = [self.vllmsnap, "restore", image] + list(extra)
-        if how != "cold":
+        if how not in ("cold", "warm-stage"):
             cmd += ["--stage-readers", "0"]
         if how.endswith("lazy"):
             cmd.append("--lazy-pages")
-        rc, out, dt = self.sh(f"{name}-{how}", cmd, 300, env=env)
+        rep["stage_readers"] = 0 if "--stage-readers" in cmd else "default"
+        if residency_paths:
+            rep["resident_before"] = {k: probes.residency(v) for k, v in residency_paths.items()}
+        io = {} if measure_io else None
+        rc, out, dt = self.sh(f"{name}-{how}", cmd, 300, env=env, io_out=io)
         rep.update(rc=rc, wall_s=dt, output=out[-3000:])
+        if io is not None:
+            rep["io"] = io
         if env:
-            rep["env"] = env
+            rep["env"] = {k: v for k, v in env.items() if os.environ.get(k) != v}
         m = re.search(r"restored: PID (\d+), first token in ([0-9.]+) s", out)
         pid = None
         if m:
@@ -320,11 +354,15 @@ class Bench:
                     rep["server_wake"] = self.http(port, "GET", "/state", timeout=30).get("last_wake")
                 except Exception as e:
                     rep["server_wake"] = {"error": str(e)}
-            ref = self.reference.get(shape)
-            rep["same_completion"] = (text == ref) if shape != "cpu" else None
+            ref = reference if reference is not None else self.reference.get(shape)
+            rep["same_completion"] = (text == ref) if shape != "cpu" or reference is not None else None
             rep["image_mappings"] = image_mappings(pid)
+        except Exception:
+            if keep and pid is not None:
+                self.kill(pid, port)
+            raise
         finally:
-            if pid is not None:
+            if pid is not None and not keep:
                 self.kill(pid, port)
         return rep
 
@@ -522,13 +560,16 @@ class Bench:
     # ---------------------------------------------------------------- issue 9: each lever on and off, one run
     LEVER_SOURCES = {
         # name: (stand-in options, what it changes against the row above)
-        "baseline": (["--weight-loader", "safetensors", "--no-trim-on-sleep"], "safetensors loader, heap kept"),
-        "trim": (["--weight-loader", "safetensors", "--trim-on-sleep"], "+ freed heap given back at sleep (smaller image)"),
-        "staged": (["--weight-loader", "staged", "--trim-on-sleep"],
+        "baseline": (["--flavour", "register", "--weight-loader", "safetensors", "--no-trim-on-sleep"],
+                     "safetensors loader, heap kept"),
+        "trim": (["--flavour", "register", "--weight-loader", "safetensors", "--trim-on-sleep"],
+                 "+ freed heap given back at sleep (smaller image)"),
+        "staged": (["--flavour", "register", "--weight-loader", "staged", "--trim-on-sleep"],
                    "+ wake through pinned buffers on 4 streams, 8 reader threads"),
-        "whole": (["--weight-loader", "register", "--trim-on-sleep", "--register-chunk-mib", "0"],
+        "whole": (["--flavour", "register", "--weight-loader", "register", "--trim-on-sleep", "--register-chunk-mib",
+                   "0"],
                   "+ wake straight from the page cache (registered mmap, the whole file registered, then copied)"),
-        "fast": (["--weight-loader", "register", "--trim-on-sleep"],
+        "fast": (["--flavour", "register", "--weight-loader", "register", "--trim-on-sleep"],
                  "+ wake straight from the page cache (registered mmap, registered in 256 MiB pieces while the last"
                  " piece copies), the stand-in's default"),
     }
@@ -790,71 +831,27 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def alive(pid):
+def cpu_model():
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def gpu_kind(name):
+    """The machine kind results are kept apart by: H100, H200, ... from nvidia-smi's GPU name."""
+    m = re.search(r"\b([A-Z]\d{2,4}[A-Z]?)\b", name or "")
+    return m.group(1) if m else (name or "none")
 
 
 def port_free(port):
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def smaps_summary(pid, top=12):
-    """Resident anonymous memory of a process by kind of mapping (what CRIU would dump), and the largest mappings."""
-    kinds, maps = {}, []
-    cur = None
-    try:
-        lines = open(f"/proc/{pid}/smaps").read().splitlines()
-    except OSError as e:
-        return {"error": str(e)}
-    for line in lines:
-        head = line.split()
-        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-            name = head[5] if len(head) > 5 else ""
-            kind = ("heap" if name == "[heap]" else "stack" if name.startswith("[stack") else
-                    "anon" if not name else "nvidia-dev" if name.startswith("/dev/nvidia") else
-                    "shm" if name.startswith(("/dev/shm", "/memfd:", "/SYSV")) else
-                    "other-special" if name.startswith("[") else "file")
-            cur = {"range": head[0], "perms": head[1], "name": name, "kind": kind}
-            maps.append(cur)
-        elif cur is not None and len(head) >= 2 and head[0].endswith(":") and head[1].isdigit():
-            cur[head[0][:-1]] = int(head[1]) * 1024
-    for m in maps:
-        k = kinds.setdefault(m["kind"], {"mappings": 0, "rss": 0, "anonymous": 0, "private_dirty": 0,
-                                         "anon_huge": 0})
-        k["mappings"] += 1
-        k["rss"] += m.get("Rss", 0)
-        k["anonymous"] += m.get("Anonymous", 0)
-        k["private_dirty"] += m.get("Private_Dirty", 0)
-        k["anon_huge"] += m.get("AnonHugePages", 0)
-    big = sorted(maps, key=lambda m: -(m.get("Anonymous", 0) + m.get("Shared_Dirty", 0)))[:top]
-    return {"by_kind": kinds, "anonymous_total": sum(m.get("Anonymous", 0) for m in maps),
-            "largest": [{k: m.get(k) for k in ("range", "perms", "name", "Rss", "Anonymous", "Private_Dirty",
-                                               "Shared_Dirty", "AnonHugePages")} for m in big]}
-
-
-def image_mappings(pid):
-    """How much of a restored process's memory maps its image's pages file (map fill), how much of that is in memory,
-    and how much the process has copied by writing (Anonymous): read after its first requests."""
-    total = {"mappings": 0, "size": 0, "rss": 0, "anonymous": 0}
-    current = False
-    try:
-        with open(f"/proc/{pid}/smaps") as f:
-            for line in f:
-                head = line.split()
-                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-                    current = bool(re.search(r"/pages-\d+\.img( \(deleted\))?$", line.rstrip()))
-                    total["mappings"] += current
-                elif current and head[0] in ("Size:", "Rss:", "Anonymous:"):
-                    total[head[0][:-1].lower()] += int(head[1]) * 1024
-    except OSError as e:
-        return {"error": str(e)}
-    return total
 
 
 def first_touch_speeds(size=1 << 30):
@@ -873,6 +870,9 @@ def first_touch_speeds(size=1 << 30):
             m[off] = 1
         out[name] = round(size / (time.monotonic() - t0) / 1e9, 2)
         m.close()
+    return out
+
+
 def read_jsonl(path):
     try:
         with open(path) as f:
@@ -895,14 +895,6 @@ def calls_summary(path, jvm_start_s):
     if jvm_start_s is not None:
         out["overhead_est_s"] = len(calls) * jvm_start_s + (main - load - step)
     return out
-
-
-def mean_phases(reps):
-    keys = {}
-    for r in reps:
-        for k, v in (r.get("phases") or {}).items():
-            keys.setdefault(k, []).append(v)
-    return {k: statistics.mean(v) for k, v in keys.items()}
 
 
 def main():
@@ -934,13 +926,28 @@ def main():
                    help="restore modes for the last lever source; MODE+ENV=V;ENV2=V2 adds environment to the restore")
     p.add_argument("--no-drop", action="store_true", help="never drop the page cache (for trying the script)")
     p.add_argument("--keep-images", action="store_true")
+    p.add_argument("--plan", help="run the scenarios of this plan file (bench/gpu/plans/*.json, see plan.py) instead of"
+                                  " --scenarios")
     a = p.parse_args()
     a.kv_bytes = {"qwen2-1.5b": a.kv_bytes_1p5b}
+    plan = None
+    if a.plan:
+        try:
+            plan = load_plan(a.plan)  # refused before anything starts: a typo costs no device time
+        except PlanError as e:
+            p.error(str(e))
     os.environ.setdefault("VLLMSNAP_KEEP_CRIU_LOGS", os.path.join(os.path.abspath(a.out), "logs", "criu"))
+    # run-benchmark.sh's timeout ends this script with SIGTERM: still kill what it started (sources and restored
+    # servers run in sessions of their own and would outlive it, holding the GPU) and save what was measured.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     b = Bench(a)
+    if plan:
+        b.res["plan"] = plan
     try:
         b.machine()
-        for s in a.scenarios.split(","):
+        if plan:
+            run_plan(b, plan)
+        for s in ([] if plan else a.scenarios.split(",")):
             if b.left() < 15:
                 b.skip(s, "out of time")
                 continue
@@ -974,6 +981,23 @@ def main():
         b.res["finished_at"] = now()
         b.save()
     print(summary(b.res))
+
+
+def run_plan(b, plan):
+    runner = PlanRunner(b)
+    for i, s in enumerate(plan["scenarios"]):
+        what = f"plan[{i}] {s['kind']} {s['shape']} {s.get('flavour', '')}".rstrip()
+        if b.left() < 15:
+            b.skip(what, "out of time")
+            continue
+        print(f"=== {what} ({b.left():.0f} s left)", flush=True)
+        try:
+            runner.run(s)
+        except AbortRun as e:
+            b.error(what, f"run stopped: {e}")
+            return
+        except Exception as e:
+            b.error(what, e)
 
 
 def summary(res):

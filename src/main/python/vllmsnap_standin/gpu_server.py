@@ -8,8 +8,17 @@ Same HTTP surface as the CPU stand-in (server.StandInHandler). What a vLLM start
   3. allocate the KV pool as one GPU tensor sized by --gpu-memory-utilization, as vLLM sizes its cache;
   4. a warm-up generation.
 /v1/completions runs greedy generation, so two servers with the same weights answer the same prompt alike.
-Sleep mirrors vLLM: level 1 moves the weights to pinned host memory and frees the KV pool; level 2 frees both
-(wake re-reads the weights from the safetensors files).
+
+Two flavours of sleep and wake (--flavour), so the benchmark can tell what the snapshot engine achieves with a server
+it did not write from what a server can add:
+  vllm      as vLLM's sleep mode (CuMemAllocator) does it. Level 1 copies each weight tensor into its own pinned host
+            buffer (torch's pinned allocator, i.e. cudaHostAlloc, one synchronous copy each), frees the GPU copy and
+            discards the KV pool; wake copies each back. Level 2 discards weights and KV pool and keeps only the
+            model's buffers in host memory; wake maps fresh GPU memory and reloads the weights with the ordinary
+            loader (safetensors tensors read on the CPU, copied into the parameters with pageable copies: no file
+            registered with the driver, no copy plan). Freed heap memory is kept (vLLM does not trim it).
+  register  the stand-in's own fast path: level 2 wakes by registering the safetensors mapping with the driver and
+            copying straight from the page cache (--weight-loader), freed heap is given back at sleep (--trim-on-sleep).
 """
 import argparse
 import hashlib
@@ -97,6 +106,70 @@ def register_plan(base, size, register_chunk, copy_chunk):
     step = register_chunk or size
     return [((ra, rb), copy_plan(max(base, ra), rb, copy_chunk)) for ra, rb in copy_plan(0, size, step)
             if rb > base]
+
+
+FLAVOURS = ("vllm", "register")
+
+
+def sleep_steps(flavour, level, trim):
+    """The steps of a sleep at `level`, in order (GpuModel runs a method per step). Raises ValueError for a level
+    other than 1 or 2 or an unknown flavour."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown flavour {flavour!r}")
+    if level not in (1, 2):
+        raise ValueError("level must be 1 or 2")
+    steps = []
+    if flavour == "vllm" and level == 2:
+        steps.append("save_buffers")  # vLLM's worker copies the model's buffers to the CPU before level 2
+    steps.append("offload_weights" if level == 1 else "discard_weights")
+    steps.append("discard_kv")
+    if flavour == "register":
+        steps.append("clear_workspaces")  # vLLM leaves cuBLAS's workspaces alone (they are not in its pools)
+    steps.append("empty_gpu_cache")
+    if trim:
+        steps.append("trim_host")
+    return steps
+
+
+def wake_steps(flavour, level):
+    """The steps of a wake from `level`, in order."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown flavour {flavour!r}")
+    if level == 1:
+        weights = ["restore_weights_sync" if flavour == "vllm" else "restore_weights_async"]
+    elif level == 2:
+        weights = ["map_weights", "restore_buffers", "reload_ordinary"] if flavour == "vllm" else ["reload_fast"]
+    else:
+        raise ValueError("level must be 1 or 2")
+    return weights + ["allocate_kv"]
+
+
+def ordinary_load_plan(checkpoint_names, param_names):
+    """Which checkpoint tensor fills which parameter when weights load the ordinary way (by name, as vLLM's default
+    loader does): returns (names to load, names ignored). Raises ValueError naming the parameters no checkpoint
+    tensor fills: a model left with uninitialised weights would answer garbage, so vLLM refuses it too. Tied
+    parameters appear once in param_names (torch's named_parameters), under the name the checkpoint stores."""
+    params = set(param_names)
+    load = [n for n in checkpoint_names if n in params]
+    ignored = sorted(n for n in checkpoint_names if n not in params)
+    missing = sorted(params - set(load))
+    if missing:
+        raise ValueError(f"{len(missing)} parameters are in no checkpoint file: {missing[:5]}")
+    return load, ignored
+
+
+def resolve_options(flavour, weight_loader, trim_on_sleep):
+    """The loader and heap trim a flavour uses: (weight_loader, trim). The vllm flavour loads the ordinary way, so it
+    refuses a --weight-loader; the register flavour defaults to the register loader. Heap trim defaults to on for
+    the register flavour and off for vllm (vLLM keeps freed heap), and either can be set explicitly."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown flavour {flavour!r}")
+    if flavour == "vllm":
+        if weight_loader is not None:
+            raise ValueError("--weight-loader belongs to the register flavour; the vllm flavour loads weights the"
+                             " ordinary way")
+        return "ordinary", bool(trim_on_sleep)
+    return weight_loader or "register", trim_on_sleep is not False
 
 
 class WeightLoader:
@@ -240,27 +313,32 @@ def release_host_memory(torch=None):
 
 
 class GpuModel:
-    """A transformer on the GPU plus a KV pool; all mutation holds `lock`."""
+    """A transformer on the GPU plus a KV pool; all mutation holds `lock`. Sleep and wake run the steps of
+    sleep_steps()/wake_steps() for the model's flavour."""
 
     def __init__(self, name, shape, weights_dir, gpu_memory_utilization, kv_bytes, seed,
-                 weight_loader="register", trim_on_sleep=True, register_chunk=256 << 20):
+                 weight_loader="register", trim_on_sleep=True, register_chunk=256 << 20, flavour="register"):
         self.name = name
         self.shape = shape
         self.weights_dir = weights_dir
         self.utilization = gpu_memory_utilization
         self.kv_bytes_requested = kv_bytes
         self.seed = seed
+        self.flavour = flavour
         self.lock = threading.Lock()
         self.counter = 0
         self.sleep_level = 0
         self.timings = {}
         self.kv = None
         self.kv_bytes = 0
-        self.host_weights = None
+        self.host_weights = None  # level 1: parameter name -> (pinned host tensor, shape, dtype)
+        self.saved_buffers = None  # vllm level 2: buffer name -> host copy
+        self.param_shapes = {}  # level 2: parameter name -> shape, for the wake
         self.built_weights = False
         self.weight_loader_kind = weight_loader
         self.trim_on_sleep = trim_on_sleep
         self.register_chunk = register_chunk
+        self.last_sleep = {}
         self.last_wake = {}
 
     def start(self):
@@ -288,7 +366,10 @@ class GpuModel:
                         "build_and_save_s": t3 - t2, "load_weights_s": t4 - t3, "kv_alloc_s": t5 - t4,
                         "warmup_s": t6 - t5, "built_weights": self.built_weights,
                         "weights_bytes": self.weights_bytes, "kv_bytes": self.kv_bytes,
-                        "weight_loader": self.loader.used}
+                        "weight_loader": self._loader_used(), "flavour": self.flavour}
+
+    def _loader_used(self):
+        return "ordinary" if self.flavour == "vllm" else self.loader.used
 
     def _build_and_save(self):
         torch = self.torch
@@ -314,7 +395,13 @@ class GpuModel:
         with torch.device("meta"):
             model = from_config(config, torch, torch.bfloat16)
         self.model = model.eval()
-        self._load_weights_to_gpu()
+        if self.flavour == "vllm":
+            # vLLM builds the model with uninitialised GPU parameters, then its loader copies each checkpoint tensor in.
+            self.model.to_empty(device="cuda")
+            self._tie()
+            self._load_ordinary()
+        else:
+            self._load_weights_to_gpu()
         # Rotary frequencies are computed buffers, not stored weights: rebuild that module on the GPU.
         inner = self.model.model
         if hasattr(inner, "rotary_emb"):
@@ -324,6 +411,29 @@ class GpuModel:
         if left:
             raise RuntimeError(f"not loaded from {self.weights_dir}: {left[:3]}")
         self.weights_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+    def _tie(self):
+        if getattr(self.model.config, "tie_word_embeddings", False):
+            # Tied checkpoints store the embedding once; the output head shares that tensor.
+            self.model.lm_head.weight = self.model.model.embed_tokens.weight
+
+    def _load_ordinary(self):
+        """vLLM's default loader: each checkpoint tensor is read on the CPU (safetensors copies it out of the mapped
+        file) and copied into its parameter's GPU memory (a pageable copy; the driver stages it)."""
+        from safetensors import safe_open
+        params = dict(self.model.named_parameters())
+        files = safetensors_files(self.weights_dir)
+        names = {}
+        for f in files:
+            with safe_open(f, framework="pt", device="cpu") as st:
+                names[f] = list(st.keys())
+        wanted = set(ordinary_load_plan([n for f in files for n in names[f]], list(params))[0])
+        for f in files:
+            with safe_open(f, framework="pt", device="cpu") as st:
+                for name in names[f]:
+                    if name in wanted:
+                        params[name].data.copy_(st.get_tensor(name))
+        self.torch.cuda.synchronize()
 
     def _load_weights_to_gpu(self):
         """Fills the parameters from the safetensors files: at start they are meta placeholders and are replaced
@@ -339,9 +449,8 @@ class GpuModel:
                 for key, tensor in tensors.items():
                     if key in params:
                         params[key].data = tensor
-        if first_load and getattr(self.model.config, "tie_word_embeddings", False):
-            # Tied checkpoints store the embedding once; the output head shares that tensor.
-            self.model.lm_head.weight = self.model.model.embed_tokens.weight
+        if first_load:
+            self._tie()
         self.torch.cuda.synchronize()
 
     def _allocate_kv(self):
@@ -372,51 +481,129 @@ class GpuModel:
                                       min_new_tokens=max_tokens, do_sample=False, pad_token_id=0)
         return out[0, ids.shape[1]:].tolist()
 
+    # ---------------------------------------------------------------- sleep and wake, step by step
     def sleep(self, level):
-        torch = self.torch
         with self.lock:
-            if level not in (1, 2):
-                raise ValueError("level must be 1 or 2")
+            steps = sleep_steps(self.flavour, level, self.trim_on_sleep)  # validates the level
             if self.sleep_level:
                 return
-            self.kv = None
-            if level == 1:
-                self.host_weights = {}
-                for name, p in self.model.named_parameters():
-                    host = torch.empty(p.shape, dtype=p.dtype, pin_memory=True)
-                    host.copy_(p.data)
-                    self.host_weights[name] = host
-                    p.data = torch.empty(0, dtype=p.dtype, device="cuda")
-            else:
-                for _, p in self.model.named_parameters():
-                    p.data = torch.empty(0, dtype=p.dtype, device="cuda")
-            torch.cuda.synchronize()
-            clear_workspaces = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
-            if clear_workspaces is not None:  # cuBLAS keeps a workspace per stream; the next matmul makes it again
-                clear_workspaces()
-            torch.cuda.empty_cache()
-            if self.trim_on_sleep:
-                release_host_memory(torch)
+            t0 = time.monotonic()
+            for step in steps:
+                getattr(self, "_step_" + step)()
+            self.torch.cuda.synchronize()
             self.sleep_level = level
+            self.last_sleep = {"level": level, "seconds": time.monotonic() - t0, "steps": steps,
+                               "host_backup_bytes": self._host_backup_bytes()}
 
     def wake(self):
-        torch = self.torch
         with self.lock:
             if not self.sleep_level:
                 return
+            steps = wake_steps(self.flavour, self.sleep_level)
             t0 = time.monotonic()
-            if self.sleep_level == 1:
-                for name, p in self.model.named_parameters():
-                    p.data = self.host_weights[name].to("cuda", non_blocking=True)
-                self.host_weights = None
-            else:
-                self._load_weights_to_gpu()
-            t1 = time.monotonic()
-            self.kv = torch.zeros(self.kv_bytes // 2, dtype=torch.bfloat16, device="cuda")
-            torch.cuda.synchronize()
-            self.last_wake = {"level": self.sleep_level, "weights_s": t1 - t0, "kv_s": time.monotonic() - t1,
-                              "weight_loader": self.loader.used}
+            timed = {}
+            for step in steps:
+                ts = time.monotonic()
+                getattr(self, "_step_" + step)()
+                if step != "allocate_kv":
+                    self.torch.cuda.synchronize()
+                timed[step] = time.monotonic() - ts
+            self.torch.cuda.synchronize()
+            total = time.monotonic() - t0
+            self.last_wake = {"level": self.sleep_level, "flavour": self.flavour, "seconds": total,
+                              "weights_s": total - timed.get("allocate_kv", 0.0), "kv_s": timed.get("allocate_kv"),
+                              "steps_s": timed, "weight_loader": self._loader_used()}
             self.sleep_level = 0
+
+    def _step_save_buffers(self):
+        # vLLM (level 2): {name: buffer.cpu().clone()}; the GPU buffers go with the weights' memory pool.
+        self.saved_buffers = {}
+        for name, b in self.model.named_buffers():
+            self.saved_buffers[name] = b.detach().cpu().clone()
+            b.data = self.torch.empty(0, dtype=b.dtype, device="cuda")
+
+    def _step_restore_buffers(self):
+        buffers = dict(self.model.named_buffers())
+        for name, host in self.saved_buffers.items():
+            buffers[name].data = host.to("cuda")
+        self.saved_buffers = None
+
+    def _step_offload_weights(self):
+        torch = self.torch
+        self.host_weights = {}
+        for name, p in self.model.named_parameters():
+            if self.flavour == "vllm":
+                # CuMemAllocator.sleep: a pinned uint8 buffer per allocation, filled by a synchronous cudaMemcpy
+                host = torch.empty(p.numel() * p.element_size(), dtype=torch.uint8, pin_memory=True)
+                host.copy_(p.data.reshape(-1).view(torch.uint8))
+            else:
+                host = torch.empty(p.shape, dtype=p.dtype, pin_memory=True)
+                host.copy_(p.data)
+            self.host_weights[name] = (host, tuple(p.shape), p.dtype)
+            p.data = torch.empty(0, dtype=p.dtype, device="cuda")
+
+    def _step_discard_weights(self):
+        self.param_shapes = {}
+        for name, p in self.model.named_parameters():
+            self.param_shapes[name] = tuple(p.shape)
+            p.data = self.torch.empty(0, dtype=p.dtype, device="cuda")
+
+    def _step_discard_kv(self):
+        self.kv = None
+
+    def _step_clear_workspaces(self):
+        clear = getattr(self.torch._C, "_cuda_clearCublasWorkspaces", None)
+        if clear is not None:  # cuBLAS keeps a workspace per stream; the next matmul makes it again
+            clear()
+
+    def _step_empty_gpu_cache(self):
+        import gc
+        gc.collect()
+        self.torch.cuda.empty_cache()
+
+    def _step_trim_host(self):
+        release_host_memory(self.torch)
+
+    def _step_restore_weights_sync(self):
+        # CuMemAllocator.wake_up: map fresh GPU memory, one synchronous cudaMemcpy from the pinned backup each. The
+        # backup then goes back to torch's pinned cache, as in vLLM (not to the system).
+        torch = self.torch
+        params = dict(self.model.named_parameters())
+        for name, (host, shape, dtype) in self.host_weights.items():
+            gpu = torch.empty(shape, dtype=dtype, device="cuda")
+            gpu.reshape(-1).view(torch.uint8).copy_(host)
+            params[name].data = gpu
+        self.host_weights = None
+
+    def _step_restore_weights_async(self):
+        params = dict(self.model.named_parameters())
+        for name, (host, _, _) in self.host_weights.items():
+            params[name].data = host.to("cuda", non_blocking=True)
+        self.host_weights = None
+
+    def _step_map_weights(self):
+        # CuMemAllocator.wake_up at level 2: memory mapped back, contents undefined until the weights are reloaded
+        for name, p in self.model.named_parameters():
+            p.data = self.torch.empty(self.param_shapes[name], dtype=p.dtype, device="cuda")
+
+    def _step_reload_ordinary(self):
+        self._load_ordinary()
+
+    def _step_reload_fast(self):
+        self._load_weights_to_gpu()
+
+    def _step_allocate_kv(self):
+        torch = self.torch
+        if self.flavour == "vllm":
+            # vLLM maps the KV pool's memory back without clearing it
+            self.kv = torch.empty(self.kv_bytes // 2, dtype=torch.bfloat16, device="cuda")
+        else:
+            self.kv = torch.zeros(self.kv_bytes // 2, dtype=torch.bfloat16, device="cuda")
+
+    def _host_backup_bytes(self):
+        if not self.host_weights:
+            return 0
+        return sum(h.numel() * h.element_size() for h, _, _ in self.host_weights.values())
 
     def complete(self, prompt, max_tokens):
         with self.lock:
@@ -434,16 +621,24 @@ class GpuModel:
             if not self.sleep_level:
                 with torch.inference_mode():
                     checksum = float(sum(p.float().sum().item() for p in self.model.parameters()))
-            return {"shape": self.shape, "counter": self.counter, "sleep_level": self.sleep_level,
+            host_stats = getattr(torch.cuda, "host_memory_stats", None)
+            try:
+                pinned = {k: v for k, v in host_stats().items() if k.startswith(("allocated_bytes", "reserved_bytes"))
+                          and k.endswith(".current")} if host_stats else None
+            except Exception as e:  # only a statistic: report why it is missing
+                pinned = {"error": str(e)}
+            return {"shape": self.shape, "flavour": self.flavour, "counter": self.counter,
+                    "sleep_level": self.sleep_level,
                     "pid": os.getpid(), "weights_checksum": checksum, "kv_bytes": self.kv_bytes,
                     "gpu_memory_allocated": torch.cuda.memory_allocated(),
                     "gpu_memory_reserved": torch.cuda.memory_reserved(),
                     "gpu_memory_used_by_all": (lambda f, t: t - f)(*torch.cuda.mem_get_info()),
-                    "start_timings": self.timings,
+                    "host_backup_bytes": self._host_backup_bytes(), "pinned_host_memory": pinned,
+                    "start_timings": self.timings, "last_sleep": self.last_sleep,
                     "last_wake": self.last_wake}
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description="GPU stand-in for a vLLM server (random-weight transformer)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -455,25 +650,93 @@ def main(argv=None):
                    help="fraction of GPU memory this server may use (default 0.3 for 1.5B, 0.9 for 8B)")
     p.add_argument("--kv-bytes", type=int, default=0, help="fixed KV pool size in bytes (overrides the fraction)")
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--weight-loader", choices=["register", "staged", "safetensors"], default="register",
-                   help="how weights reach the GPU at start and wake (default register: GPU copies straight from the"
-                        " page cache; staged: pinned buffers and reader threads; safetensors: the library's loader)")
+    p.add_argument("--flavour", choices=FLAVOURS, default="vllm",
+                   help="how sleep and wake work (default vllm: as vLLM's sleep mode, level 1 keeps the weights in"
+                        " pinned host memory, level 2 reloads them with the ordinary loader; register: the stand-in's"
+                        " own fast wake, what a server can add)")
+    p.add_argument("--weight-loader", choices=["register", "staged", "safetensors"], default=None,
+                   help="register flavour: how weights reach the GPU at start and wake (default register: GPU copies"
+                        " straight from the page cache; staged: pinned buffers and reader threads; safetensors: the"
+                        " library's loader)")
     p.add_argument("--register-chunk-mib", type=int, default=256,
                    help="register loader: MiB registered at a time, the next piece pinned while the last one copies"
                         " (default 256; 0: the whole file at once)")
-    p.add_argument("--no-trim-on-sleep", dest="trim_on_sleep", action="store_false",
-                   help="keep freed heap memory at sleep (default: give it back, so snapshots are smaller)")
-    p.add_argument("--trim-on-sleep", dest="trim_on_sleep", action="store_true", default=True,
-                   help="give freed heap memory back at sleep (the default)")
+    p.add_argument("--no-trim-on-sleep", dest="trim_on_sleep", action="store_false", default=None,
+                   help="keep freed heap memory at sleep (the vllm flavour's default)")
+    p.add_argument("--trim-on-sleep", dest="trim_on_sleep", action="store_true",
+                   help="give freed heap memory back at sleep, so snapshots are smaller (the register flavour's"
+                        " default)")
+    p.add_argument("--self-check", action="store_true",
+                   help="no server: start the model, then sleep and wake at levels 1 and 2 with every flavour in"
+                        " turn (--flavour is the first), check that each answers as before, print one JSON line and"
+                        " exit 0 (all alike) or 1")
     args = p.parse_args(argv)
-    util = args.gpu_memory_utilization or SHAPES[args.shape]["gpu_memory_utilization"]
-    if not 0 < util <= 1:
+    args.gpu_memory_utilization = args.gpu_memory_utilization or SHAPES[args.shape]["gpu_memory_utilization"]
+    if not 0 < args.gpu_memory_utilization <= 1:
         p.error("--gpu-memory-utilization must be in (0, 1]")
     if args.register_chunk_mib < 0:
         p.error("--register-chunk-mib must be 0 or more")
-    weights_dir = args.weights_dir or f"/var/tmp/vllmsnap-gpu/{args.shape}"
-    model = GpuModel(args.model or f"vllmsnap/{args.shape}", args.shape, weights_dir, util, args.kv_bytes, args.seed,
-                     args.weight_loader, args.trim_on_sleep, args.register_chunk_mib << 20)
+    try:
+        resolve_options(args.flavour, args.weight_loader, args.trim_on_sleep)  # refused here, before torch loads
+    except ValueError as e:
+        p.error(str(e))
+    args.weights_dir = args.weights_dir or f"/var/tmp/vllmsnap-gpu/{args.shape}"
+    return args
+
+
+def make_model(args, flavour):
+    """The model of `flavour` with the command line's options; a self-check's other flavour gets its defaults."""
+    mine = flavour == args.flavour
+    loader, trim = resolve_options(flavour, args.weight_loader if mine else None, args.trim_on_sleep if mine else None)
+    return GpuModel(args.model or f"vllmsnap/{args.shape}", args.shape, args.weights_dir, args.gpu_memory_utilization,
+                    args.kv_bytes, args.seed, loader, trim, args.register_chunk_mib << 20, flavour)
+
+
+def self_check(args):
+    """Every flavour, levels 1 and 2: the greedy completion after each wake must equal the one before the first
+    sleep. One process, so torch is imported once; the models run one after another."""
+    result = {"shape": args.shape, "flavours": {}, "ok": True}
+    flavours = [args.flavour] + [f for f in FLAVOURS if f != args.flavour]
+    prompt = "Snapshots bring a warmed-up server back in seconds because"
+    for flavour in flavours:
+        r = result["flavours"].setdefault(flavour, {})
+        model = None
+        try:
+            model = make_model(args, flavour)
+            model.start()
+            ref = model.complete(prompt, 16)[0]
+            r["start"] = model.timings
+            for level in (1, 2):
+                model.sleep(level)
+                slept = dict(model.last_sleep)
+                model.wake()
+                same = model.complete(prompt, 16)[0] == ref
+                r[f"level{level}"] = {"sleep": slept, "wake": model.last_wake, "same_completion": same}
+                result["ok"] &= same
+            r["completion"] = ref
+        except Exception as e:  # reported in the JSON line: the caller decides what a failed flavour means
+            r["error"] = f"{type(e).__name__}: {e}"
+            result["ok"] = False
+        finally:
+            del model
+            import gc
+            gc.collect()
+            try:
+                import torch
+                torch.cuda.empty_cache()
+            except Exception:
+                pass
+    completions = {f["completion"] for f in result["flavours"].values() if "completion" in f}
+    result["flavours_agree"] = len(completions) == 1
+    print(json.dumps(result, default=str), flush=True)
+    return 0 if result["ok"] else 1
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.self_check:
+        sys.exit(self_check(args))
+    model = make_model(args, args.flavour)
     model.start()
     serve(model, args.host, args.port)
 

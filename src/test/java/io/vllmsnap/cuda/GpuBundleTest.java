@@ -50,6 +50,10 @@ class GpuBundleTest {
         assertThat(bundle.resolve("ffm-proof.sh")).exists();
         assertThat(bundle.resolve("run-benchmark.sh")).exists();
         assertThat(bundle.resolve("gpu_benchmark.py")).exists();
+        assertThat(bundle.resolve("plan_runner.py")).exists();
+        assertThat(bundle.resolve("probes.py")).exists();
+        assertThat(bundle.resolve("plans/issue19-1p5b.json")).exists();
+        assertThat(bundle.resolve("plans/issue19-8b.json")).exists();
 
         // The CLI's AOT cache (trained at build, as root with CRIU, as tests run) still serves a copy of the bundle
         // elsewhere, as on the GPU machine: with AOTMode=on the JVM refuses to start when it cannot use the cache.
@@ -140,6 +144,97 @@ class GpuBundleTest {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
+    }
+
+    /**
+     * Issue 19's harness end to end, as the GPU machine runs it but on the CPU stand-in (bench/gpu/plans/dryrun-cpu.json
+     * through a copy of the bundle's run-benchmark.sh, real CRIU): every scenario of the plan runs without an error, each
+     * restore records what its command read and how much of its image was in the page cache, CRIU's logs are read,
+     * N restores at once each answer, and the report (bench/gpu/flavours_report.py) judges the run. A device call
+     * then does not fail on the harness.
+     */
+    @Test
+    void issue19PlanRunsOnTheCpuStandInAndItsReportJudgesIt() throws Exception {
+        assertThat(build.exit).as(build.output).isZero();
+        Path dry = Files.createDirectories(out.resolve("dry"));
+        Path copy = dry.resolve("bundle"); // the launcher unpacks its AOT cache where it runs: not in the measured one
+        assertThat(run(List.of("cp", "-r", bundle.toString(), copy.toString()), 60).exit).isZero();
+        Run r = run(List.of("bash", copy.resolve("run-benchmark.sh").toString(), dry.resolve("out").toString(),
+                "--plan", copy.resolve("plans/dryrun-cpu.json").toString(), "--no-drop", "--tag", "dry",
+                "--budget-s", "400", "--work", dry.resolve("work").toString(), "--port",
+                Integer.toString(freePortBase(40 + 4))), 480, "BENCH_TIMEOUT", "450");
+        assertThat(r.exit).as(r.output).isZero();
+        JsonNode raw = new ObjectMapper().readTree(dry.resolve("out/raw-dry.json").toFile());
+        assertThat(raw.path("errors")).as(raw.path("errors").toString()).isEmpty();
+        assertThat(raw.path("machine").path("cpu_model").asText()).isNotBlank();
+        java.util.Map<String, JsonNode> byId = new java.util.HashMap<>();
+        raw.path("scenarios").forEach(s -> byId.put(s.path("id").asText(), s));
+        assertThat(byId).containsKeys("cpu/vllm/cold-start", "cpu/vllm/snapshot-l2", "cpu/vllm/snapshot-l1",
+                "cpu/vllm/restore-l2-warm", "cpu/vllm/restore-l1-warm", "cpu/vllm/restore-l2-warm-stage",
+                "cpu/vllm/restore-l1-copy-thp", "cpu/vllm/restore-l1-warm-lazy", "cpu/vllm/parallel-l2-x1",
+                "cpu/vllm/parallel-l2-x2", "cpu/vllm/parallel-l2-x4", "cpu/register/restore-l2-warm");
+        for (JsonNode s : byId.values()) {
+            if (!s.path("kind").asText().equals("restore")) {
+                continue;
+            }
+            assertThat(s.path("reps").size()).as(s.path("id").asText()).isGreaterThan(0);
+            for (JsonNode rep : s.path("reps")) {
+                String what = s.path("id").asText() + " " + rep;
+                assertThat(rep.path("total_s").isNumber()).as(what).isTrue();
+                assertThat(rep.path("io").path("rchar").asLong()).as(what).isGreaterThan(0);
+                assertThat(rep.path("resident_before").path("image").path("total_bytes").asLong()).as(what)
+                        .isGreaterThan(0);
+                assertThat(rep.path("criu_log").path("nr_restored_pages").asLong()).as(what).isGreaterThan(0);
+            }
+        }
+        assertThat(byId.get("cpu/vllm/restore-l2-warm").path("reps").get(0).path("criu_log")
+                .path("map_fill_mapped_mib").asInt()).as("map fill on by default").isGreaterThan(0);
+        for (JsonNode round : byId.get("cpu/vllm/parallel-l2-x4").path("reps")) {
+            assertThat(round.path("restores").size()).isEqualTo(4);
+            round.path("restores").forEach(x -> assertThat(x.path("total_s").isNumber()).as(x.toString()).isTrue());
+            assertThat(round.path("total_s").asDouble()).isEqualTo(java.util.stream.StreamSupport
+                    .stream(round.path("restores").spliterator(), false).mapToDouble(x -> x.path("total_s").asDouble())
+                    .max().orElseThrow());
+        }
+        // The CPU stand-in's 64 MiB of weights are plain private anonymous memory: map fill may map them.
+        JsonNode areas = byId.get("cpu/vllm/snapshot-l1").path("reps").get(0).path("large_areas_after_gpu_checkpoint");
+        assertThat(areas.size()).as(areas.toString()).isGreaterThan(0);
+        assertThat(areas.get(0).path("map_fill_eligible").asBoolean()).as(areas.toString()).isTrue();
+        assertThat(byId.get("cpu/vllm/snapshot-l1").path("asleep").path("smaps").path("largest").size()).isGreaterThan(0);
+
+        Run report = run(List.of("python3", "bench/gpu/flavours_report.py", "--out-dir", dry.toString(), "--date",
+                "2026-01-01", "--markdown", dry.resolve("table.md").toString(), dry.resolve("out/raw-dry.json").toString()),
+                60);
+        assertThat(report.exit).as(report.output).isZero();
+        JsonNode result = new ObjectMapper().readTree(dry.resolve("gpu-none-flavours-2026-01-01.json").toFile());
+        JsonNode staging = java.util.stream.StreamSupport.stream(result.path("runs").get(0).path("targets").spliterator(),
+                false).filter(t -> t.path("target").asText().contains("staging")).findFirst().orElseThrow();
+        assertThat(staging.path("met").isBoolean()).as(staging.toString()).isTrue();
+        assertThat(staging.path("staged_read_bytes").isNumber()).as(staging.toString()).isTrue();
+        JsonNode completions = result.path("runs").get(0).path("completions");
+        assertThat(completions.path("restores_compared").asInt())
+                .as("the CPU stand-in's answers depend on its counter: not compared").isZero();
+        assertThat(completions.path("not_compared").size()).as(completions.toString()).isGreaterThanOrEqualTo(12);
+        assertThat(completions.path("all_identical").asBoolean()).as("nothing compared is nothing proven").isFalse();
+    }
+
+    /** A port p such that p and p + 1 .. p + span are free now (the benchmark's sources use such a block). */
+    private static int freePortBase(int span) throws IOException {
+        for (int attempt = 0; attempt < 50; attempt++) {
+            int base = 20000 + java.util.concurrent.ThreadLocalRandom.current().nextInt(10000);
+            boolean free = true;
+            for (int p = base; p <= base + span && free; p++) {
+                try (java.net.ServerSocket s = new java.net.ServerSocket(p, 1, java.net.InetAddress.getLoopbackAddress())) {
+                    s.setReuseAddress(true);
+                } catch (IOException e) {
+                    free = false;
+                }
+            }
+            if (free) {
+                return base;
+            }
+        }
+        throw new IOException("no free block of " + span + " ports");
     }
 
     @Test
