@@ -12,4 +12,9 @@ import java.nio.file.Path;
  */
 public record VerifiedImage(Path dir, ImageFiles files, String keyId, boolean fromStamp, long hashedBytes,
                             long nanos) {
+
+    /** The same verification, for the directory the image was moved to (a rename keeps every file's identity). */
+    public VerifiedImage withDir(Path newDir) {
+        return new VerifiedImage(newDir, files, keyId, fromStamp, hashedBytes, nanos);
+    }
 }
