@@ -97,6 +97,42 @@ public final class OciStore implements ImageStoreBackend {
         return new FailoverHttpClient(config.insecureLoopback(), config.insecureLoopback(), event -> { });
     }
 
+    /**
+     * Reaches {@code /v2/} once with the JDK's HTTP client (same trust), so a registry that is down or whose
+     * certificate is not trusted fails at once and clearly: jib-core retries a failed request with back-off for
+     * about a minute before it gives up.
+     */
+    private void probe(String what) throws ImageException {
+        List<String> schemes = config.insecureLoopback() ? List.of("https", "http") : List.of("https");
+        IOException last = null;
+        for (String scheme : schemes) {
+            try (java.net.http.HttpClient c = java.net.http.HttpClient.newBuilder()
+                    .sslContext(javax.net.ssl.SSLContext.getDefault())
+                    .connectTimeout(java.time.Duration.ofSeconds(5)).build()) {
+                c.send(java.net.http.HttpRequest.newBuilder(URI.create(scheme + "://" + config.registry() + "/v2/"))
+                        .timeout(java.time.Duration.ofSeconds(10)).GET().build(),
+                        java.net.http.HttpResponse.BodyHandlers.discarding());
+                return; // any HTTP answer: the registry is there, and over HTTPS its certificate is trusted
+            } catch (SSLException e) {
+                last = e;
+                if (!config.insecureLoopback()) {
+                    throw new ImageException(Reason.StoreUnavailable, what + ": TLS with " + config.registry()
+                            + " failed (is its certificate signed by a trusted or the configured CA?): "
+                            + e.getMessage(), e);
+                }
+            } catch (IOException e) {
+                last = e;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ImageException(Reason.StoreUnavailable, what + " was interrupted", e);
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException("the JDK has no default TLS context", e);
+            }
+        }
+        throw new ImageException(Reason.StoreUnavailable, what + ": the registry " + config.registry()
+                + " cannot be reached (" + last + ")", last);
+    }
+
     private RegistryClient client(FailoverHttpClient http, ImageRef ref, boolean push) throws ImageException {
         Credential credential = config.username() == null ? null
                 : Credential.from(config.username(), config.password());
@@ -128,6 +164,7 @@ public final class OciStore implements ImageStoreBackend {
         checkLocalSizes(imageDir, files);
         String configDigest = "sha256:" + Digests.sha256Hex(manifest);
         String signatureDigest = "sha256:" + Digests.sha256Hex(signature);
+        probe("publishing " + reference(ref));
         FailoverHttpClient http = newHttp();
         try {
             RegistryClient client = client(http, ref, true);
@@ -235,6 +272,7 @@ public final class OciStore implements ImageStoreBackend {
 
     @Override
     public RemoteImage open(ImageRef ref) throws ImageException {
+        probe("pulling " + reference(ref));
         FailoverHttpClient http = newHttp();
         boolean opened = false;
         try {
@@ -349,6 +387,7 @@ public final class OciStore implements ImageStoreBackend {
 
     @Override
     public boolean exists(ImageRef ref) throws ImageException {
+        probe("looking up " + reference(ref));
         FailoverHttpClient http = newHttp();
         try {
             return client(http, ref, false).checkManifest(ref.name()).isPresent();
@@ -361,6 +400,7 @@ public final class OciStore implements ImageStoreBackend {
 
     @Override
     public void delete(ImageRef ref) throws ImageException {
+        probe("deleting " + reference(ref));
         FailoverHttpClient http = newHttp();
         try {
             Optional<ManifestAndDigest<ManifestTemplate>> m = client(http, ref, true).checkManifest(ref.name());

@@ -99,13 +99,8 @@ public final class ImagePuller {
                 PrivateFiles.createDirectories(dir.resolve(d));
             }
             ProgressReporter progress = new ProgressReporter(listener, total, resumed);
-            try {
-                fetchAll(store, ref, remote, dir, missing, progress);
-                progress.finish();
-            } catch (ImageException e) {
-                keepForResume = e.reason() == Reason.StoreUnavailable;
-                throw e;
-            }
+            fetchAll(store, ref, remote, dir, missing, progress);
+            progress.finish();
             PrivateFiles.writeAtomically(dir.resolve(ImageFiles.SIGNATURE), remote.signature());
             PrivateFiles.writeAtomically(dir.resolve(ImageFiles.MANIFEST), files.manifestBytes());
             for (String d : files.directories()) {
@@ -114,6 +109,10 @@ public final class ImagePuller {
             VerifiedImage image = verifier.stampWritten(dir, stampFile);
             complete = true;
             return new Result(image, total - resumed, resumed, System.nanoTime() - start);
+        } catch (ImageException e) {
+            // only a store that went away may come back with the same image: keep what is complete for then
+            keepForResume = e.reason() == Reason.StoreUnavailable;
+            throw e;
         } catch (IOException e) {
             keepForResume = true;
             throw new ImageException(Reason.NoSpaceLeft.name().equals(reasonOf(e)) ? Reason.NoSpaceLeft
