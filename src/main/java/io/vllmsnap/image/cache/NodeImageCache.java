@@ -246,7 +246,9 @@ public final class NodeImageCache {
         State s = readState(ref).orElseThrow(() -> new ImageException(Reason.ImageNotFound, "image " + ref
                 + " is not on this node"));
         try {
+            Instant used = lastUsed(ref);
             writeState(ref, new State(store.kind(), s.sizeBytes()));
+            Files.setLastModifiedTime(stateFile(ref), FileTime.from(used)); // publishing is no use of the image
         } catch (IOException e) {
             throw new ImageException(Reason.NoSpaceLeft, "cannot record the publication of " + ref, e);
         }
