@@ -64,6 +64,19 @@ public final class OciStore implements ImageStoreBackend {
     public static final String KIND = "oci";
     private static final String USER_AGENT = "vllmsnap";
 
+    /**
+     * Apache HttpClient (under jib-core) logs every byte sent and received at debug level, and every header: that
+     * would put snapshot memory (prompts, tokens, keys) and the registry's Authorization header into the log, and
+     * it cuts transfers to a few MB/s. Those two loggers are switched off for good (strong references: the logging
+     * system keeps loggers only weakly, and would forget the level).
+     */
+    private static final List<java.util.logging.Logger> SILENCED = java.util.stream.Stream.of(
+            "org.apache.http.wire", "org.apache.http.headers").map(name -> {
+                java.util.logging.Logger l = java.util.logging.Logger.getLogger(name);
+                l.setLevel(java.util.logging.Level.OFF);
+                return l;
+            }).toList();
+
     private final OciStoreConfig config;
 
     public OciStore(OciStoreConfig config) {

@@ -262,6 +262,22 @@ class OciStoreTest extends StoreContractTest {
     }
 
     @Test
+    void httpClientNeverLogsImageBytesOrCredentials() throws Exception {
+        store(); // loads the store, which switches those loggers off
+        // what Apache HttpClient itself asks before it copies every byte and header into the log
+        assertThat(org.apache.commons.logging.LogFactory.getLog("org.apache.http.wire").isDebugEnabled()).isFalse();
+        assertThat(org.apache.commons.logging.LogFactory.getLog("org.apache.http.headers").isDebugEnabled())
+                .isFalse();
+        java.util.logging.Logger.getLogger("").setLevel(java.util.logging.Level.ALL);
+        try {
+            assertThat(org.apache.commons.logging.LogFactory.getLog("org.apache.http.wire").isDebugEnabled())
+                    .isFalse();
+        } finally {
+            java.util.logging.Logger.getLogger("").setLevel(java.util.logging.Level.INFO);
+        }
+    }
+
+    @Test
     void registryThatIsDownIsStoreUnavailable() throws Exception {
         registry.kill();
         assertThatThrownBy(() -> store().exists(ref)).isInstanceOfSatisfying(ImageException.class,
