@@ -50,6 +50,8 @@ public final class LocalRegistry implements AutoCloseable {
     private final boolean ownsDir;
     private int port;
     private Process process;
+    /** Stops the registry when the JVM exits without {@link #close} (a test run interrupted): no orphan server. */
+    private final Thread stopAtExit = new Thread(this::stop, "local-registry-stop");
 
     private LocalRegistry(Builder b, Path dir) throws IOException {
         this.dir = dir;
@@ -125,7 +127,13 @@ public final class LocalRegistry implements AutoCloseable {
             ensureInstalled();
             Path d = dir != null ? dir : Files.createTempDirectory("vllmsnap-registry-");
             LocalRegistry r = new LocalRegistry(this, d);
-            r.launch(0);
+            Runtime.getRuntime().addShutdownHook(r.stopAtExit);
+            try {
+                r.launch(0);
+            } catch (IOException | RuntimeException e) {
+                r.close();
+                throw e;
+            }
             return r;
         }
     }
@@ -224,6 +232,11 @@ public final class LocalRegistry implements AutoCloseable {
     @Override
     public void close() {
         stop();
+        try {
+            Runtime.getRuntime().removeShutdownHook(stopAtExit);
+        } catch (IllegalStateException exiting) {
+            // the JVM is already shutting down and runs the hook itself
+        }
         if (ownsDir) {
             deleteQuietly(dir);
         }
