@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 MVNW := ./mvnw
 
-.PHONY: demo test build criu help images sync-crds deploy-manifests dashboard-sample
+.PHONY: demo test build criu registry help images sync-crds deploy-manifests dashboard-sample
 
 help:
 	@echo "make demo   snapshot and restore a stand-in vLLM server with real CRIU, print restore vs cold start"
@@ -17,10 +17,14 @@ help:
 criu:
 	@hack/install-criu.sh
 
+# the OCI store's tests run a real registry (Debian's docker-registry) on loopback
+registry:
+	@hack/install-registry.sh
+
 build:
 	$(MVNW) -q package -DskipTests
 
-test: criu
+test: criu registry
 	$(MVNW) verify
 
 demo: criu build
