@@ -1,0 +1,2 @@
+/** Small helpers shared by tests of several packages. */
+package io.vllmsnap.testing;
