@@ -15,12 +15,14 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Decides whether a bearer token belongs to the one identity allowed to call the agent: a service-account token
- * bound to this agent's audience (never a token meant for the API server), of the operator's service account.
+ * bound to this agent's audience (never a token meant for the API server) and to a pod, of the operator's service
+ * account.
  *
  * <p>Obviously hopeless tokens are refused before any review ({@link TokenPrecheck}). The rest are checked with a
  * TokenReview that names the audience, and the answer must confirm it. Answers are cached, keyed by the token's
@@ -36,6 +38,8 @@ public class TokenAuthenticator {
     public record Decision(Verdict verdict, String why) {
     }
 
+    /** Set by the API server on tokens bound to a pod (projected service-account tokens). */
+    static final String POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name";
     /** Approvals: one identity may pass, so a handful of tokens at most (rotation makes a new one now and then). */
     private static final int MAX_APPROVALS = 64;
 
@@ -137,6 +141,12 @@ public class TokenAuthenticator {
         }
         if (!allowedUser.equals(status.getUser().getUsername())) {
             return new Decision(Verdict.FORBIDDEN, "the token belongs to " + status.getUser().getUsername());
+        }
+        // Projected tokens are bound to the pod they were mounted into and die with it; a token made by hand
+        // (kubectl create token) is not, and is not what the operator sends.
+        Map<String, List<String>> extra = status.getUser().getExtra();
+        if (extra == null || extra.getOrDefault(POD_NAME_EXTRA, List.of()).isEmpty()) {
+            return new Decision(Verdict.UNAUTHENTICATED, "the token is not bound to a pod");
         }
         return new Decision(Verdict.ALLOWED, null);
     }

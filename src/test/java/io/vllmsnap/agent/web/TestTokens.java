@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.test.kubernetes.client.KubernetesServer;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 
-import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -35,16 +34,26 @@ public final class TestTokens {
     private static final Map<String, Issued> ISSUED = new ConcurrentHashMap<>();
     private static final AtomicInteger REVIEWS = new AtomicInteger();
 
-    private record Issued(String user, List<String> audiences, Instant expiresAt) {
+    private record Issued(String user, List<String> audiences, Instant expiresAt, String pod) {
     }
 
     private TestTokens() {
     }
 
-    /** A token the API server issued (a TokenReview authenticates it for its audiences until it expires). */
+    /**
+     * A token the API server issued into a pod's projected volume (a TokenReview authenticates it for its audiences
+     * until it expires, and reports the pod it is bound to).
+     */
     public static String issue(String user, String audience, Instant expiresAt) {
         String token = shaped(user, audience, expiresAt);
-        ISSUED.put(token, new Issued(user, List.of(audience), expiresAt));
+        ISSUED.put(token, new Issued(user, List.of(audience), expiresAt, "vllmsnap-operator-7c9f8-x2x4l"));
+        return token;
+    }
+
+    /** A token made by hand (kubectl create token): valid, but bound to no pod. */
+    public static String issueUnbound(String user, String audience, Instant expiresAt) {
+        String token = shaped(user, audience, expiresAt);
+        ISSUED.put(token, new Issued(user, List.of(audience), expiresAt, null));
         return token;
     }
 
@@ -98,17 +107,14 @@ public final class TestTokens {
                     status = "{\"authenticated\":false,\"error\":\"invalid bearer token\"}";
                 } else {
                     List<String> both = asked.stream().filter(issued.audiences::contains).toList();
+                    String extra = issued.pod == null ? "" : ",\"extra\":{\"authentication.kubernetes.io/pod-name\":[\"" + issued.pod + "\"]}";
                     status = "{\"authenticated\":true,\"audiences\":" + JSON.writeValueAsString(both)
-                            + ",\"user\":{\"username\":\"" + issued.user + "\"}}";
+                            + ",\"user\":{\"username\":\"" + issued.user + "\"" + extra + "}}";
                 }
                 return "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\",\"status\":" + status + "}";
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
         }).always();
-    }
-
-    static byte[] utf8(String s) {
-        return s.getBytes(StandardCharsets.UTF_8);
     }
 }

@@ -71,7 +71,8 @@ class TokenAuthenticatorTest {
         unaware.init();
         unaware.expect().post().withPath("/apis/authentication.k8s.io/v1/tokenreviews").andReply(200, request ->
                 "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\",\"status\":{\"authenticated\":true,"
-                        + "\"user\":{\"username\":\"" + OPERATOR_USER + "\"}}}").always();
+                        + "\"user\":{\"username\":\"" + OPERATOR_USER + "\",\"extra\":{\"" + TokenAuthenticator.POD_NAME_EXTRA
+                        + "\":[\"vllmsnap-operator-0\"]}}}}").always();
         try (KubernetesClient unawareClient = unaware.createClient()) {
             TokenAuthenticator auth = new TokenAuthenticator(unawareClient, OPERATOR_USER, AGENT_AUDIENCE, Duration.ofSeconds(60), 16, clock);
             TokenAuthenticator.Decision d = auth.check(TestTokens.issue(OPERATOR_USER, AGENT_AUDIENCE, inAnHour));
@@ -80,6 +81,15 @@ class TokenAuthenticatorTest {
         } finally {
             unaware.destroy();
         }
+    }
+
+    /** A token of the operator's account made by hand (kubectl create token) is bound to no pod: refused. */
+    @Test
+    void aTokenNotBoundToAPodIsRefused() {
+        TokenAuthenticator auth = authenticator(1024);
+        TokenAuthenticator.Decision d = auth.check(TestTokens.issueUnbound(OPERATOR_USER, AGENT_AUDIENCE, inAnHour));
+        assertThat(d.verdict()).isEqualTo(Verdict.UNAUTHENTICATED);
+        assertThat(d.why()).contains("not bound to a pod");
     }
 
     @Test
