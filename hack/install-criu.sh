@@ -5,6 +5,11 @@
 # sockets on kernels >= 6.16. CRIU 4.2.1 works. sid carries it as source; we fetch it through a PRIVATE apt
 # configuration (own sources list, own lists/cache dirs) so the machine's apt state is not touched.
 #
+# Supply chain: the agent image runs this CRIU as root on every GPU node, so its source is checked twice. apt
+# verifies sid's signed InRelease with the Debian archive keyring and, through it, the checksums of the source
+# package (no [trusted=yes]); and the upstream tarball must have exactly the SHA-256 pinned below, checked before it
+# is unpacked, every time (a cached tarball too). A newer sid version is refused until someone pins it here.
+#
 # Our patches (hack/criu-patches/*.patch, applied in name order) go on top of the upstream source: see each file's
 # header for why.
 #
@@ -18,9 +23,18 @@
 #   CRIU_PREFIX         where the binary goes (default: /usr/local; binary at $CRIU_PREFIX/sbin/criu)
 #   CRIU_MIN_VERSION    minimum acceptable version (default: 4.2)
 #   CRIU_SKIP_TOOLS=1   do not install iproute2/nftables/util-linux
+# Usage: hack/install-criu.sh                 install (idempotent)
+#        hack/install-criu.sh --verify FILE   only check FILE against the pinned tarball digest (exit 0 if it matches)
 # The CUDA plugin is built too and left in $VLLMSNAP_CACHE/criu/plugins (not CRIU's default plugin dir: vllmsnap
 # drives GPU checkpoints itself, and a plugin in the default dir would be loaded into every dump).
 set -euo pipefail
+
+# The upstream source this script builds, pinned: version and SHA-256 of Debian's criu_<version>.orig.tar.xz (the
+# same digest Debian's signed criu_4.2.1-1.dsc lists). To move to a newer CRIU, check the new tarball against its
+# signed .dsc and the upstream release, then change both lines together.
+CRIU_VERSION=4.2.1
+CRIU_ORIG_SHA256=29ec0ee09e296479fe7048c80980e8ef1d0684d0b0204c2b101dfea19f6725b9
+ARCHIVE_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 MIN_VERSION="${CRIU_MIN_VERSION:-4.2}"
 CACHE="${VLLMSNAP_CACHE:-${HOME:-/root}/.cache/vllmsnap}/criu"
@@ -31,6 +45,19 @@ APT_TIMEOUT=900
 
 log() { echo "install-criu: $*" >&2; }
 die() { echo "install-criu: ERROR: $*" >&2; exit 1; }
+
+# Does file $1 have the pinned digest? (No output; the caller says what it does about it.)
+matches_pin() {
+  [ -f "$1" ] && [ "$(sha256sum < "$1" | cut -d' ' -f1)" = "$CRIU_ORIG_SHA256" ]
+}
+
+if [ "${1:-}" = "--verify" ]; then
+  [ -n "${2:-}" ] || die "usage: $0 --verify FILE"
+  if matches_pin "$2"; then
+    log "$2 is criu $CRIU_VERSION (sha256 $CRIU_ORIG_SHA256)"; exit 0
+  fi
+  die "$2 does not have the pinned sha256 of criu $CRIU_VERSION ($CRIU_ORIG_SHA256)"
+fi
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (CRIU needs root, and so does installing it)"
 
@@ -108,30 +135,44 @@ BUILD_DEPS=(build-essential libbsd-dev libcap-dev libgnutls28-dev libnet1-dev li
   libprotobuf-c-dev libprotobuf-dev pkgconf protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf
   libaio-dev xz-utils patch)
 
+# Prints the path of the pinned upstream tarball, downloading it when the cache has no copy with the pinned digest.
 fetch_source() {
   local apt_dir="$CACHE/apt" src_dir="$CACHE/src"
+  local tarball="$src_dir/criu_${CRIU_VERSION}.orig.tar.xz"
+  if matches_pin "$tarball"; then
+    echo "$tarball"; return 0
+  fi
+  # A cached file that does not match was tampered with or cut short: never use it.
+  rm -f "$tarball"
+  [ -f "$ARCHIVE_KEYRING" ] || install_packages debian-archive-keyring
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/parts" "$src_dir"
-  echo "deb-src [trusted=yes] $(debian_mirror) sid main" > "$apt_dir/sources.list"
+  # Signed: apt checks sid's InRelease against the Debian archive keys, and the source files against its checksums.
+  echo "deb-src [signed-by=$ARCHIVE_KEYRING] $(debian_mirror) sid main" > "$apt_dir/sources.list"
   local private=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/parts"
     -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=root")
-  if ! ls "$src_dir"/criu_*.orig.tar.* >/dev/null 2>&1; then
-    log "fetching criu source from Debian sid (private apt state under $apt_dir)"
-    apt_quiet "${private[@]}" update
-    # Only the upstream (orig) tarball is needed; the Debian packaging part may be missing on a mirror, so a
-    # failing download is judged by whether the orig tarball arrived.
-    (cd "$src_dir" && apt_quiet "${private[@]}" source --download-only criu) || true
+  log "fetching criu source from Debian sid (private apt state under $apt_dir)"
+  apt_quiet "${private[@]}" update
+  # Only the upstream (orig) tarball is needed; the Debian packaging part may be missing on a mirror, so a
+  # failing download is judged by whether the pinned orig tarball arrived.
+  (cd "$src_dir" && apt_quiet "${private[@]}" source --download-only criu) || true
+  if ! matches_pin "$tarball"; then
+    local offered; offered=$(ls "$src_dir"/criu_*.orig.tar.* 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
+    die "Debian sid did not provide criu $CRIU_VERSION with the pinned sha256 $CRIU_ORIG_SHA256 (got: ${offered:-nothing}). \
+If sid moved to a newer CRIU, verify it and update CRIU_VERSION and CRIU_ORIG_SHA256 in $0."
   fi
-  ls "$src_dir"/criu_*.orig.tar.* 2>/dev/null | sort -V | tail -n1
+  echo "$tarball"
 }
 
 build() {
   local tarball="$1" patch_set="$2" build_root="$CACHE/build"
-  local ver; ver=$(basename "$tarball" | sed -E 's/^criu_([^.]+\.[^.]+(\.[0-9]+)?)\.orig.*/\1/')
-  version_at_least "$ver" "$MIN_VERSION" || die "Debian sid offers criu $ver, older than $MIN_VERSION"
+  local ver="$CRIU_VERSION"
+  version_at_least "$ver" "$MIN_VERSION" || die "the pinned criu $ver is older than $MIN_VERSION"
   local name="criu-$ver-$patch_set"
   local dir="$build_root/$name" build_log="$CACHE/build-$name.log"
   if [ ! -x "$dir/criu/criu" ]; then
     install_packages "${BUILD_DEPS[@]}"
+    # Checked again right before unpacking: nothing unverified is ever unpacked, built or run.
+    matches_pin "$tarball" || die "$tarball does not have the pinned sha256 $CRIU_ORIG_SHA256"
     rm -rf "$dir" && mkdir -p "$dir"
     tar -xf "$tarball" -C "$dir" --strip-components=1
     local p
@@ -165,7 +206,6 @@ main() {
     mkdir -p "$CACHE"
     local tarball dir
     tarball=$(fetch_source)
-    [ -n "$tarball" ] || die "apt-get source did not download a criu orig tarball"
     dir=$(build "$tarball" "$patch_set")
     # Runtime libraries come with the -dev packages installed for the build; a cached build on a fresh machine
     # needs them too.

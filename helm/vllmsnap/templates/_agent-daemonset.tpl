@@ -95,11 +95,20 @@ spec:
               value: {{ .Release.Namespace | quote }}
             - name: OPERATOR_SERVICE_ACCOUNT
               value: {{ include "vllmsnap.operator.fullname" . | quote }}
+            # The audience the operator's token must be bound to, and the budget of callers without an approved token.
+            - name: VLLMSNAP_TOKEN_AUDIENCE
+              value: {{ $ag.auth.tokenAudience | quote }}
+            - name: VLLMSNAP_AGENT_CLIENT_REQUESTS_PER_SECOND
+              value: {{ $ag.auth.clientRequestsPerSecond | quote }}
+            - name: VLLMSNAP_AGENT_CLIENT_BURST
+              value: {{ $ag.auth.clientBurst | quote }}
             # The node's cgroup tree (profile-scoped key, so it wins over application.properties' %agent. value).
             - name: _AGENT_VLLMSNAP_AGENT_CGROUP_ROOT
               value: /host/sys/fs/cgroup
             - name: _AGENT_QUARKUS_HTTP_SSL_PORT
               value: {{ $ag.apiPort | quote }}
+            - name: QUARKUS_MANAGEMENT_PORT
+              value: {{ $ag.metricsPort | quote }}
             - name: QUARKUS_LOG_CATEGORY__IO_VLLMSNAP__LEVEL
               value: {{ $ag.logLevel | quote }}
             - name: QUARKUS_LOG_CONSOLE_JSON_ENABLED
@@ -114,22 +123,26 @@ spec:
             {{- with $ag.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-          # HTTPS only: the API under /api/v1 (bearer token required), and /q/health, /q/metrics.
+          # HTTPS only: the API under /api/v1 on "api" (every request needs the operator's token), /q/health and
+          # /q/metrics on "metrics" (the management interface).
           ports:
             - name: api
               containerPort: {{ $ag.apiPort }}
               protocol: TCP
+            - name: metrics
+              containerPort: {{ $ag.metricsPort }}
+              protocol: TCP
           startupProbe:
             httpGet:
               path: /q/health/started
-              port: api
+              port: metrics
               scheme: HTTPS
             periodSeconds: 2
             failureThreshold: 90
           livenessProbe:
             httpGet:
               path: /q/health/live
-              port: api
+              port: metrics
               scheme: HTTPS
             periodSeconds: 10
             timeoutSeconds: 5
@@ -137,7 +150,7 @@ spec:
           readinessProbe:
             httpGet:
               path: /q/health/ready
-              port: api
+              port: metrics
               scheme: HTTPS
             periodSeconds: 5
             timeoutSeconds: 3
@@ -176,10 +189,28 @@ spec:
           hostPath:
             path: /sys/fs/cgroup
             type: Directory
+        {{- if eq .Values.tls.mode "certManagerCsi" }}
+        # A key and certificate of this pod's own, made on this node by cert-manager's CSI driver and renewed by it
+        # (the agent reloads them). The operator requires the pod's name in it.
+        - name: tls
+          csi:
+            driver: {{ .Values.tls.certManagerCsi.driver }}
+            readOnly: true
+            volumeAttributes:
+              {{- $cm := .Values.tls.certManager }}
+              csi.cert-manager.io/issuer-name: {{ default (printf "%s-ca" (include "vllmsnap.agent.fullname" .)) $cm.issuerName | quote }}
+              csi.cert-manager.io/issuer-kind: {{ ternary $cm.issuerKind "Issuer" (ne $cm.issuerName "") | quote }}
+              csi.cert-manager.io/issuer-group: cert-manager.io
+              csi.cert-manager.io/dns-names: {{ printf "${POD_NAME}.%s,%s" (include "vllmsnap.agent.tlsServerName" .) (include "vllmsnap.agent.tlsServerName" .) | quote }}
+              csi.cert-manager.io/duration: {{ .Values.tls.certManagerCsi.duration | quote }}
+              csi.cert-manager.io/renew-before: {{ .Values.tls.certManagerCsi.renewBefore | quote }}
+              csi.cert-manager.io/key-usages: "digital signature,server auth"
+        {{- else }}
         - name: tls
           secret:
             secretName: {{ include "vllmsnap.agent.tlsSecretName" . }}
             defaultMode: 0400
+        {{- end }}
         - name: tmp
           emptyDir: {}
         {{- if eq $nv.mode "hostPath" }}

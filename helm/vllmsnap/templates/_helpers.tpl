@@ -78,6 +78,32 @@ app.kubernetes.io/component: agent
 {{- printf "%s.%s.svc" (include "vllmsnap.agent.fullname" .) .Release.Namespace -}}
 {{- end -}}
 
+{{/*
+The name the operator requires in an agent's certificate. With per-pod certificates (tls.mode certManagerCsi) it
+holds {pod}, which the operator replaces by the name of the agent pod it dials: one agent's key cannot pass for
+another's. Otherwise every agent shares the Service's name.
+*/}}
+{{- define "vllmsnap.agent.tlsExpectedName" -}}
+{{- if eq .Values.tls.mode "certManagerCsi" -}}
+{{- printf "{pod}.%s" (include "vllmsnap.agent.tlsServerName" .) -}}
+{{- else -}}
+{{- include "vllmsnap.agent.tlsServerName" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret whose ca.crt the operator (and Prometheus) trust for agent certificates. */}}
+{{- define "vllmsnap.agent.caSecretName" -}}
+{{- if eq .Values.tls.mode "certManagerCsi" -}}
+{{- if .Values.tls.certManager.issuerName -}}
+{{- required "tls.certManagerCsi.caSecret must name a Secret with the issuer's ca.crt when tls.certManager.issuerName is set" .Values.tls.certManagerCsi.caSecret -}}
+{{- else -}}
+{{- include "vllmsnap.agent.fullname" . }}-ca
+{{- end -}}
+{{- else -}}
+{{- include "vllmsnap.agent.tlsSecretName" . -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Service account identity the agent accepts (TokenReview username). */}}
 {{- define "vllmsnap.operator.serviceAccountUser" -}}
 {{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "vllmsnap.operator.fullname" .) -}}

@@ -14,6 +14,7 @@ import io.vllmsnap.criu.ImageMapFill;
 import io.vllmsnap.cuda.CudaCheckpointer;
 import io.vllmsnap.agent.store.ImageStore;
 import io.vllmsnap.agent.store.JobStore;
+import io.vllmsnap.agent.web.ClientRateLimiter;
 import io.vllmsnap.agent.web.TokenAuthenticator;
 import jakarta.enterprise.inject.Instance;
 import jakarta.enterprise.event.Observes;
@@ -56,7 +57,7 @@ public class AgentBeans {
     @Produces
     @Singleton
     JobStore jobStore(AgentConfig config) {
-        return new JobStore(config.storageRoot().resolve("jobs"));
+        return new JobStore(config.storageRoot().resolve("jobs"), config.jobRetention(), Clock.systemUTC());
     }
 
     @Produces
@@ -95,6 +96,13 @@ public class AgentBeans {
     @Produces
     @Singleton
     TokenAuthenticator authenticator(KubernetesClient client, AgentConfig config) {
-        return new TokenAuthenticator(client, config.allowedUser(), config.tokenCacheTtl(), Clock.systemUTC());
+        return new TokenAuthenticator(client, config.allowedUser(), config.tokenAudience(), config.tokenCacheTtl(),
+                config.tokenCacheSize(), Clock.systemUTC());
+    }
+
+    @Produces
+    @Singleton
+    ClientRateLimiter clientRateLimiter(AgentConfig config) {
+        return new ClientRateLimiter(config.clientRequestsPerSecond(), config.clientBurst(), Clock.systemUTC());
     }
 }

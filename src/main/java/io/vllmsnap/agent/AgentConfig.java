@@ -30,9 +30,36 @@ public interface AgentConfig {
     @WithDefault("system:serviceaccount:vllmsnap-system:vllmsnap-operator")
     String allowedUser();
 
-    /** How long a TokenReview answer is trusted before the token is checked again. */
+    /**
+     * The audience a caller's token must be bound to: the operator sends a projected service-account token made for
+     * this audience alone, which the API server itself refuses, and the TokenReview asks for exactly this audience.
+     */
+    @WithDefault("vllmsnap-agent")
+    String tokenAudience();
+
+    /** How long a TokenReview answer is trusted before the token is checked again (never past the token's expiry). */
     @WithDefault("60s")
     Duration tokenCacheTtl();
+
+    /** How many refused tokens are remembered (least recently used go first); approvals are kept apart. */
+    @WithDefault("1024")
+    int tokenCacheSize();
+
+    /** Requests per second one client address may make without an approved token (each may cost a TokenReview). */
+    @WithDefault("5")
+    double clientRequestsPerSecond();
+
+    /** How many such requests a client address may make at once before {@link #clientRequestsPerSecond()} applies. */
+    @WithDefault("20")
+    int clientBurst();
+
+    /** Largest request body accepted, in bytes (the API takes small JSON documents). */
+    @WithDefault("65536")
+    int maxBodyBytes();
+
+    /** How long the record of a finished job is kept on the node. */
+    @WithDefault("7d")
+    Duration jobRetention();
 
     /** Jobs running at once on this node; further jobs wait in the queue. */
     @WithDefault("1")

@@ -270,12 +270,13 @@ class ChartOptionsTest {
             var operatorPod = chart.operator().getSpec().getTemplate().getSpec();
             assertThat(user).as(chart.scenario())
                     .isEqualTo("system:serviceaccount:" + chart.operator().getMetadata().getNamespace() + ":" + operatorPod.getServiceAccountName());
-            assertThat(agent.getPorts()).as(chart.scenario()).singleElement().satisfies(p -> assertThat(p.getName()).isEqualTo("api"));
+            // the API port and the management port (health, metrics; ChartSecurityTest), both HTTPS
+            assertThat(agent.getPorts()).as(chart.scenario()).extracting(p -> p.getName()).containsExactlyInAnyOrder("api", "metrics");
             for (var probe : List.of(agent.getStartupProbe(), agent.getLivenessProbe(), agent.getReadinessProbe())) {
                 assertThat(probe.getHttpGet().getScheme()).isEqualTo("HTTPS");
-                assertThat(probe.getHttpGet().getPort().getStrVal()).isEqualTo("api");
             }
-            assertThat(env(agent, "_AGENT_QUARKUS_HTTP_SSL_PORT")).isEqualTo(String.valueOf(agent.getPorts().getFirst().getContainerPort()));
+            assertThat(env(agent, "_AGENT_QUARKUS_HTTP_SSL_PORT")).isEqualTo(String.valueOf(agent.getPorts().stream()
+                    .filter(p -> p.getName().equals("api")).findFirst().orElseThrow().getContainerPort()));
         }
     }
 
@@ -290,8 +291,8 @@ class ChartOptionsTest {
         Container agent = agentPod(chart).getContainers().getFirst();
         Container operator = operatorContainer(chart);
         Map<String, Container> byProfile = Map.of("%agent.", agent, "%operator.", operator);
-        List<String> fileKeys = List.of("%agent.quarkus.http.ssl.certificate.files", "%agent.quarkus.http.ssl.certificate.key-files",
-                "%operator.vllmsnap.agent-client.ca-file");
+        List<String> fileKeys = List.of("%agent.quarkus.tls.agent.key-store.pem.0.cert", "%agent.quarkus.tls.agent.key-store.pem.0.key",
+                "%operator.vllmsnap.agent-client.ca-file", "%operator.vllmsnap.agent-client.token-file");
         for (String key : fileKeys) {
             String path = app.getProperty(key);
             if (path == null) {

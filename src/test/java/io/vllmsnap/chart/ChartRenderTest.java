@@ -179,6 +179,9 @@ class ChartRenderTest {
         if ("existingSecret".equals(chart.values("tls", "mode"))) {
             available.add((String) chart.values("tls", "existingSecret"));
         }
+        if ("certManagerCsi".equals(chart.values("tls", "mode"))) {
+            available.add((String) chart.values("tls", "certManagerCsi", "caSecret")); // the CA of the user's own issuer
+        }
         List<Volume> volumes = new ArrayList<>(chart.operator().getSpec().getTemplate().getSpec().getVolumes());
         volumes.addAll(chart.agentDaemonSet().getSpec().getTemplate().getSpec().getVolumes());
         List<String> mounted = volumes.stream().filter(v -> v.getSecret() != null).map(v -> v.getSecret().getSecretName()).toList();
@@ -196,8 +199,8 @@ class ChartRenderTest {
         assertThat(services).anySatisfy(s -> assertThat(operatorLabels).containsAllEntriesOf(s.getSpec().getSelector()));
         assertThat(services).anySatisfy(s -> assertThat(agentLabels).containsAllEntriesOf(s.getSpec().getSelector()));
         for (Service s : services) {
-            // The port the monitors scrape: plain http on the operator, https "api" on the agent.
-            assertThat(s.getSpec().getPorts()).anySatisfy(p -> assertThat(p.getName()).isIn("http", "api"));
+            // The port the monitors scrape: the management port of each (plain HTTP on the operator, HTTPS on the agent).
+            assertThat(s.getSpec().getPorts()).anySatisfy(p -> assertThat(p.getName()).isEqualTo("metrics"));
         }
         assertThat(chart.operator().getSpec().getSelector().getMatchLabels())
                 .isNotEqualTo(chart.agentDaemonSet().getSpec().getSelector().getMatchLabels());

@@ -1,6 +1,6 @@
 package io.vllmsnap.e2e;
 
-import static io.restassured.RestAssured.given;
+import io.vllmsnap.testing.ManagementInterface;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -94,7 +94,7 @@ class LoadE2eTest {
         assertThat(agent.queueDepth()).isZero();
         // restore latencies landed in the operator's histogram, one per replica
         assertThat(successfulRestores() - restoresBefore).isGreaterThanOrEqualTo(REPLICAS);
-        String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String metrics = ManagementInterface.given().get("/q/metrics").then().statusCode(200).extract().asString();
         assertThat(metrics).contains("vllmsnap_restore_duration_seconds_bucket{").containsPattern(
                 "vllmsnap_restore_duration_seconds_count\\{phase=\"criu-restore\",result=\"success\"}");
         // every copy answers with the snapshot's state
@@ -112,7 +112,7 @@ class LoadE2eTest {
 
     /** Count of successful restores in the operator's latency histogram, as Prometheus scrapes it. */
     static double successfulRestores() {
-        String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        String metrics = ManagementInterface.given().get("/q/metrics").then().statusCode(200).extract().asString();
         Matcher m = Pattern.compile("vllmsnap_restore_duration_seconds_count\\{phase=\"total\",result=\"success\"} ([0-9.E]+)")
                 .matcher(metrics);
         return m.find() ? Double.parseDouble(m.group(1)) : 0;

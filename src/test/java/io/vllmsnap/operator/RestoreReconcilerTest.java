@@ -1,7 +1,7 @@
 package io.vllmsnap.operator;
 
 import io.vllmsnap.chart.MetricNames;
-import static io.restassured.RestAssured.given;
+import io.vllmsnap.testing.ManagementInterface;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -120,9 +120,9 @@ class RestoreReconcilerTest {
         assertThat(scaledDown.getStatus().readyReplicas).isEqualTo(1);
         assertThat(kube.eventReasons(ns, "qwen")).contains("ScaledDown");
 
-        given().get("/q/health/ready").then().statusCode(200);
-        given().get("/q/health/live").then().statusCode(200);
-        String metrics = given().get("/q/metrics").then().statusCode(200).extract().asString();
+        ManagementInterface.given().get("/q/health/ready").then().statusCode(200);
+        ManagementInterface.given().get("/q/health/live").then().statusCode(200);
+        String metrics = ManagementInterface.given().get("/q/metrics").then().statusCode(200).extract().asString();
         assertThat(metrics)
                 .contains("vllmsnap_restore_duration_seconds_bucket{")
                 .containsPattern("vllmsnap_restore_duration_seconds_count\\{phase=\"total\",result=\"success\"} [0-9.]+")

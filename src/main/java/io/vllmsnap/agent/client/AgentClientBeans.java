@@ -9,6 +9,7 @@ import jakarta.inject.Singleton;
 
 import java.io.IOException;
 import java.security.GeneralSecurityException;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -16,20 +17,30 @@ import java.util.Map;
 @Singleton
 public class AgentClientBeans {
 
+    static final Duration CA_RELOAD_INTERVAL = Duration.ofSeconds(30);
+
     @Produces
     @Singleton
     @DefaultBean
-    AgentAddresses agentAddresses(KubernetesClient client, AgentClientConfig config) {
-        return new DaemonSetAgentAddresses(client, config.namespace(), parseSelector(config.podSelector()), config.port());
+    AgentAddresses agentAddresses(KubernetesClient client, AgentClientConfig config, AgentPeers peers) {
+        return new DaemonSetAgentAddresses(client, config.namespace(), parseSelector(config.podSelector()), config.port(), peers);
+    }
+
+    /** Which agent pod is behind an address, for certificates that name their pod (see {@link AgentTls}). */
+    @Produces
+    @Singleton
+    AgentPeers agentPeers() {
+        return new AgentPeers();
     }
 
     @Produces
     @Singleton
     @DefaultBean
-    NodeAgents nodeAgents(AgentAddresses addresses, AgentClientConfig config, ObjectMapper json)
+    NodeAgents nodeAgents(AgentAddresses addresses, AgentClientConfig config, AgentPeers peers, ObjectMapper json)
             throws IOException, GeneralSecurityException {
-        return new HttpNodeAgents(addresses, AgentTls.context(config.caFile(), config.serverName()), config.tokenFile(), json,
-                config.connectTimeout(), config.requestTimeout());
+        // A renewed CA is picked up within this time; the agents' own certificates are reloaded by the agents.
+        return new HttpNodeAgents(addresses, AgentTls.context(config.caFile(), config.serverName(), CA_RELOAD_INTERVAL, peers),
+                config.tokenFile(), json, config.connectTimeout(), config.requestTimeout());
     }
 
     static Map<String, String> parseSelector(String selector) {

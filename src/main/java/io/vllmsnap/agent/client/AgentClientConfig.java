@@ -14,11 +14,18 @@ public interface AgentClientConfig {
     @WithDefault("/etc/vllmsnap/agent-ca/ca.crt")
     Path caFile();
 
-    /** The operator's service-account token, sent as bearer token; re-read on each call (projected tokens rotate). */
-    @WithDefault("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    /**
+     * A projected service-account token of the operator made for the agents' audience only (the chart mounts it;
+     * the API server refuses it), sent as bearer token. Never the operator's own API token: an agent, or whoever
+     * holds a node, must not get a credential for the API server. Re-read on each call: kubelet rotates it.
+     */
+    @WithDefault("/var/run/secrets/vllmsnap/agent-token/token")
     Path tokenFile();
 
-    /** DNS name the agents' certificate must carry (agents are dialled by pod IP). */
+    /**
+     * DNS name the agents' certificate must carry (agents are dialled by pod IP). With per-pod certificates it
+     * contains {@code {pod}}, replaced by the name of the agent pod dialled (see {@link AgentTls}).
+     */
     @WithDefault("vllmsnap-agent")
     String serverName();
 

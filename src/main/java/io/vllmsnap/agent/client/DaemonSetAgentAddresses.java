@@ -18,12 +18,20 @@ public class DaemonSetAgentAddresses implements AgentAddresses {
     private final String namespace;
     private final Map<String, String> podLabels;
     private final int port;
+    private final AgentPeers peers;
 
     public DaemonSetAgentAddresses(KubernetesClient client, String namespace, Map<String, String> podLabels, int port) {
+        this(client, namespace, podLabels, port, AgentPeers.NONE);
+    }
+
+    /** @param peers told which agent pod each address returned belongs to (for per-pod certificate names) */
+    public DaemonSetAgentAddresses(KubernetesClient client, String namespace, Map<String, String> podLabels, int port,
+            AgentPeers peers) {
         this.client = client;
         this.namespace = namespace;
         this.podLabels = Map.copyOf(podLabels);
         this.port = port;
+        this.peers = peers;
     }
 
     @Override
@@ -35,7 +43,10 @@ public class DaemonSetAgentAddresses implements AgentAddresses {
                 .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
                 // during a rollout two agent pods may briefly share a node: the newest one is the one staying
                 .max(Comparator.comparing(p -> p.getMetadata().getCreationTimestamp(), Comparator.nullsFirst(Comparator.naturalOrder())))
-                .map(p -> URI.create("https://" + hostPart(p.getStatus().getPodIP()) + ":" + port));
+                .map(p -> {
+                    peers.record(p.getStatus().getPodIP(), p.getMetadata().getName());
+                    return URI.create("https://" + hostPart(p.getStatus().getPodIP()) + ":" + port);
+                });
     }
 
     private static boolean runningWithIp(Pod p) {

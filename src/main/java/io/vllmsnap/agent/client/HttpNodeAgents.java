@@ -17,7 +17,9 @@ import java.util.function.Supplier;
 
 /**
  * The production {@link NodeAgents}: finds the node's agent through {@link AgentAddresses} and talks HTTPS to it with
- * the operator's service-account token. The token file is read again on each call because projected tokens rotate.
+ * a projected token of the operator's service account made for the agents' audience (never the operator's own API
+ * token, which would hand every node a credential for the API server). The token file is read again on each call
+ * because kubelet rotates it.
  */
 public class HttpNodeAgents implements NodeAgents {
 

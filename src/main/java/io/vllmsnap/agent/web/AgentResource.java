@@ -43,16 +43,17 @@ public class AgentResource {
     @Inject
     AgentConfig config;
 
+    /** Bodies arrive as bytes and are read strictly here ({@link RequestBodies}), not by the lenient default mapper. */
     @POST
     @Path("/jobs/snapshot")
-    public Response startSnapshot(SnapshotJobRequest request) {
-        return Response.accepted(runner.submitSnapshot(request)).build();
+    public Response startSnapshot(byte[] body) {
+        return Response.accepted(runner.submitSnapshot(RequestBodies.read(body, SnapshotJobRequest.class))).build();
     }
 
     @POST
     @Path("/jobs/restore")
-    public Response startRestore(RestoreJobRequest request) {
-        return Response.accepted(runner.submitRestore(request)).build();
+    public Response startRestore(byte[] body) {
+        return Response.accepted(runner.submitRestore(RequestBodies.read(body, RestoreJobRequest.class))).build();
     }
 
     @GET

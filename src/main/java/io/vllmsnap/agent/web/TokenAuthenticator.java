@@ -1,7 +1,10 @@
 package io.vllmsnap.agent.web;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import io.fabric8.kubernetes.api.model.authentication.TokenReview;
 import io.fabric8.kubernetes.api.model.authentication.TokenReviewBuilder;
+import io.fabric8.kubernetes.api.model.authentication.TokenReviewStatus;
 import io.fabric8.kubernetes.client.KubernetesClient;
 
 import java.nio.charset.StandardCharsets;
@@ -11,62 +14,146 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Decides whether a bearer token belongs to the one identity allowed to call the agent, asking the API server
- * (TokenReview) and remembering the answer for a short while so a busy operator does not cost a review per call.
- * Tokens are kept only as SHA-256 digests.
+ * Decides whether a bearer token belongs to the one identity allowed to call the agent: a service-account token
+ * bound to this agent's audience (never a token meant for the API server) and to a pod, of the operator's service
+ * account.
+ *
+ * <p>Obviously hopeless tokens are refused before any review ({@link TokenPrecheck}). The rest are checked with a
+ * TokenReview that names the audience, and the answer must confirm it. Answers are cached, keyed by the token's
+ * SHA-256 digest (tokens themselves are never kept): approvals and refusals in two separate bounded caches, so no
+ * number of refused tokens can push the operator's approval out. An approval lasts the cache TTL or until the token
+ * expires, whichever comes first.
  */
 public class TokenAuthenticator {
 
-    public enum Verdict { ALLOWED, UNAUTHENTICATED, FORBIDDEN }
+    public enum Verdict { ALLOWED, UNAUTHENTICATED, MALFORMED, FORBIDDEN }
 
-    private static final int MAX_CACHED = 1024;
+    /** A verdict and why, for the log and the error message. */
+    public record Decision(Verdict verdict, String why) {
+    }
+
+    /** Set by the API server on tokens bound to a pod (projected service-account tokens). */
+    static final String POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name";
+    /** Approvals: one identity may pass, so a handful of tokens at most (rotation makes a new one now and then). */
+    private static final int MAX_APPROVALS = 64;
+
     private final KubernetesClient client;
     private final String allowedUser;
+    private final String audience;
     private final Duration ttl;
     private final Clock clock;
-    private final Map<String, Cached> cache = new ConcurrentHashMap<>();
+    private final TokenPrecheck precheck;
+    private final Cache<String, Instant> approvals;
+    private final Cache<String, Decision> refusals;
+    private final AtomicLong reviews = new AtomicLong();
 
-    public TokenAuthenticator(KubernetesClient client, String allowedUser, Duration ttl, Clock clock) {
+    /**
+     * @param allowedUser the TokenReview user name allowed in, {@code system:serviceaccount:<ns>:<name>}
+     * @param audience    the audience the token must be bound to; the TokenReview asks for it
+     * @param maxRefusals how many refused tokens are remembered (least recently used go first)
+     */
+    public TokenAuthenticator(KubernetesClient client, String allowedUser, String audience, Duration ttl, int maxRefusals,
+            Clock clock) {
         this.client = client;
         this.allowedUser = allowedUser;
+        this.audience = audience;
         this.ttl = ttl;
         this.clock = clock;
+        this.precheck = new TokenPrecheck(audience, allowedUser);
+        // Evictions run on the calling thread, so the size bound holds at every moment, not eventually.
+        this.approvals = Caffeine.newBuilder().maximumSize(MAX_APPROVALS).expireAfterWrite(ttl)
+                .ticker(this::nanos).executor(Runnable::run).build();
+        this.refusals = Caffeine.newBuilder().maximumSize(maxRefusals).expireAfterWrite(ttl)
+                .ticker(this::nanos).executor(Runnable::run).build();
     }
 
-    /** @throws RuntimeException when the API server cannot be asked (the caller answers 503) */
-    public Verdict check(String token) {
-        if (token == null || token.isBlank()) {
-            return Verdict.UNAUTHENTICATED;
+    /** True when this token was approved by a review that is still trusted: no review and no request limit needed. */
+    public boolean approved(String token) {
+        if (token == null || token.length() > TokenPrecheck.MAX_LENGTH) {
+            return false;
         }
         String key = digest(token);
-        Instant now = clock.instant();
-        Cached cached = cache.get(key);
-        if (cached != null && cached.until.isAfter(now)) {
-            return cached.verdict;
+        Instant until = approvals.getIfPresent(key);
+        if (until == null) {
+            return false;
         }
-        Verdict verdict = review(token);
-        if (cache.size() >= MAX_CACHED) {
-            cache.values().removeIf(c -> !c.until.isAfter(now));
-            if (cache.size() >= MAX_CACHED) {
-                cache.clear();
-            }
+        if (!until.isAfter(clock.instant())) {
+            approvals.invalidate(key); // the token itself expired before the cache entry did
+            return false;
         }
-        cache.put(key, new Cached(verdict, now.plus(ttl)));
-        return verdict;
+        return true;
     }
 
-    private Verdict review(String token) {
-        TokenReview review = new TokenReviewBuilder().withNewSpec().withToken(token).endSpec().build();
-        TokenReview answer = client.authentication().v1().tokenReviews().create(review);
-        if (answer.getStatus() == null || !Boolean.TRUE.equals(answer.getStatus().getAuthenticated())
-                || answer.getStatus().getUser() == null) {
-            return Verdict.UNAUTHENTICATED;
+    /**
+     * Decides, from the caches, from the token's shape or with a TokenReview.
+     *
+     * @throws RuntimeException when the API server cannot be asked (the caller answers 503; nothing is cached)
+     */
+    public Decision check(String token) {
+        if (token == null || token.isBlank()) {
+            return new Decision(Verdict.UNAUTHENTICATED, "no token");
         }
-        return allowedUser.equals(answer.getStatus().getUser().getUsername()) ? Verdict.ALLOWED : Verdict.FORBIDDEN;
+        if (approved(token)) {
+            return new Decision(Verdict.ALLOWED, null);
+        }
+        Instant now = clock.instant();
+        TokenPrecheck.Outcome shape = precheck.check(token, now);
+        if (!shape.reviewable()) {
+            return new Decision(shape.verdict(), "the token " + shape.why());
+        }
+        String key = digest(token);
+        Decision known = refusals.getIfPresent(key);
+        if (known != null) {
+            return known;
+        }
+        Decision decision = review(token);
+        if (decision.verdict() == Verdict.ALLOWED) {
+            Instant until = now.plus(ttl);
+            approvals.put(key, shape.expiresAt().isBefore(until) ? shape.expiresAt() : until);
+        } else {
+            refusals.put(key, decision);
+        }
+        return decision;
+    }
+
+    /** TokenReviews asked so far (a refusal flood must not cost one each). */
+    public long reviews() {
+        return reviews.get();
+    }
+
+    private Decision review(String token) {
+        reviews.incrementAndGet();
+        TokenReview review = new TokenReviewBuilder().withNewSpec().withToken(token).withAudiences(audience).endSpec().build();
+        TokenReviewStatus status = client.authentication().v1().tokenReviews().create(review).getStatus();
+        if (status == null || !Boolean.TRUE.equals(status.getAuthenticated()) || status.getUser() == null) {
+            return new Decision(Verdict.UNAUTHENTICATED, "the token is not valid for audience " + audience);
+        }
+        // An API server that ignores audiences would approve any valid token: only a confirmed audience counts.
+        List<String> confirmed = status.getAudiences();
+        if (confirmed == null || !confirmed.contains(audience)) {
+            return new Decision(Verdict.UNAUTHENTICATED, "the API server did not confirm audience " + audience);
+        }
+        if (!allowedUser.equals(status.getUser().getUsername())) {
+            return new Decision(Verdict.FORBIDDEN, "the token belongs to " + status.getUser().getUsername());
+        }
+        // Projected tokens are bound to the pod they were mounted into and die with it; a token made by hand
+        // (kubectl create token) is not, and is not what the operator sends.
+        Map<String, List<String>> extra = status.getUser().getExtra();
+        if (extra == null || extra.getOrDefault(POD_NAME_EXTRA, List.of()).isEmpty()) {
+            return new Decision(Verdict.UNAUTHENTICATED, "the token is not bound to a pod");
+        }
+        return new Decision(Verdict.ALLOWED, null);
+    }
+
+    private long nanos() {
+        Instant now = clock.instant();
+        return TimeUnit.SECONDS.toNanos(now.getEpochSecond()) + now.getNano();
     }
 
     private static String digest(String token) {
@@ -75,8 +162,5 @@ public class TokenAuthenticator {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-    }
-
-    private record Cached(Verdict verdict, Instant until) {
     }
 }

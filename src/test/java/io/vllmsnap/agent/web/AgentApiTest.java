@@ -31,6 +31,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -47,9 +48,9 @@ import static org.awaitility.Awaitility.await;
 @WithKubernetesTestServer
 class AgentApiTest {
 
-    static final String OPERATOR_TOKEN = "operator-token";
-    static final String FOREIGN_TOKEN = "foreign-token";
-    private static final ObjectMapper PLAIN_JSON = new ObjectMapper();
+    /** The operator's projected token for the agents' audience, and one of another service account. */
+    static final String OPERATOR_TOKEN = TestTokens.issue(TestTokens.OPERATOR_USER, TestTokens.AGENT_AUDIENCE, Instant.now().plusSeconds(7200));
+    static final String FOREIGN_TOKEN = TestTokens.issue(TestTokens.OTHER_USER, TestTokens.AGENT_AUDIENCE, Instant.now().plusSeconds(7200));
 
     @KubernetesTestServer
     KubernetesServer server;
@@ -57,27 +58,18 @@ class AgentApiTest {
     @TestHTTPResource(value = "/", tls = true)
     URI base;
 
+    /** Health and metrics: the management port, apart from the API (its root is /q/). */
+    @TestHTTPResource(value = "/", tls = true, management = true)
+    URI management;
+
     @Inject
     ObjectMapper json;
 
     HttpClient https;
 
-    /** Operator token → the operator's service account; foreign token → another account; anything else → invalid. */
+    /** TokenReviews answered as an API server does (TestTokens). */
     static void answerTokenReviews(KubernetesServer server) {
-        server.expect().post().withPath("/apis/authentication.k8s.io/v1/tokenreviews").andReply(200, request -> {
-            String token;
-            try {
-                token = PLAIN_JSON.readTree(request.getUtf8Body()).path("spec").path("token").asText();
-            } catch (Exception e) {
-                token = "";
-            }
-            String status = switch (token) {
-                case OPERATOR_TOKEN -> "{\"authenticated\":true,\"user\":{\"username\":\"" + AgentTestProfile.OPERATOR_USER + "\"}}";
-                case FOREIGN_TOKEN -> "{\"authenticated\":true,\"user\":{\"username\":\"system:serviceaccount:default:default\"}}";
-                default -> "{\"authenticated\":false,\"error\":\"invalid bearer token\"}";
-            };
-            return "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\",\"status\":" + status + "}";
-        }).always();
+        TestTokens.answerReviews(server);
     }
 
     @BeforeEach
@@ -91,7 +83,11 @@ class AgentApiTest {
     }
 
     HttpResponse<String> get(String path, String token) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path)).GET();
+        return get(base, path, token);
+    }
+
+    HttpResponse<String> get(URI root, String path, String token) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(root.resolve(path)).GET();
         if (token != null) {
             b.header("Authorization", "Bearer " + token);
         }
@@ -110,9 +106,9 @@ class AgentApiTest {
         assertThatThrownBy(() -> agent(FOREIGN_TOKEN).images("team-a"))
                 .isInstanceOfSatisfying(AgentRejectedException.class, e -> assertThat(e.reason()).isEqualTo("Forbidden"));
 
-        String metrics = get("q/metrics", null).body();
+        String metrics = get(management, "metrics", null).body();
         assertThat(metrics).containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"missing-token\"[^}]*} [1-9]")
-                .containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"invalid-token\"[^}]*} [1-9]")
+                .containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"malformed-token\"[^}]*} [1-9]")
                 .containsPattern("vllmsnap_agent_auth_failures_total\\{[^}]*reason=\"forbidden-identity\"[^}]*} [1-9]");
         // the storage gauges the "storage nearly full" alert divides: real numbers of the file system under target/
         long size = Files.getFileStore(AgentTestProfile.STORAGE.getParent()).getTotalSpace();
@@ -232,7 +228,7 @@ class AgentApiTest {
             await().atMost(30, TimeUnit.SECONDS).until(() -> !EmulatedNode.answers(target));
             await().atMost(30, TimeUnit.SECONDS).until(() -> !isRunning(restoredPid));
 
-            String metrics = get("q/metrics", null).body();
+            String metrics = get(management, "metrics", null).body();
             assertThat(metrics).contains("vllmsnap_agent_job_phase_duration_seconds_count{kind=\"snapshot\",phase=\"criu-dump\"")
                     .contains("vllmsnap_agent_job_phase_duration_seconds_count{kind=\"restore\",phase=\"criu-restore\"")
                     .contains("vllmsnap_agent_queue_depth")

@@ -15,7 +15,7 @@ import java.net.http.HttpResponse;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** Outside agent mode every agent endpoint is 404, even for the operator's own token; metrics are still served. */
+/** Outside agent mode every agent endpoint is 404, even for the operator's token; metrics are still served (management port). */
 @QuarkusTest
 @TestProfile(OperatorModeProfile.class)
 @WithKubernetesTestServer
@@ -26,6 +26,9 @@ class OperatorModeTest {
 
     @TestHTTPResource("/")
     URI base;
+
+    @TestHTTPResource(value = "/", management = true)
+    URI management;
 
     @Test
     void agentApiIsNotServed() throws Exception {
@@ -40,8 +43,11 @@ class OperatorModeTest {
                 .header("Authorization", "Bearer " + AgentApiTest.OPERATOR_TOKEN).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(post.statusCode()).isEqualTo(404);
-        HttpResponse<String> health = http.send(HttpRequest.newBuilder(base.resolve("q/metrics")).GET().build(),
-                HttpResponse.BodyHandlers.ofString());
-        assertThat(health.statusCode()).isEqualTo(200);
+        // metrics and health are served on the management port, plain HTTP in operator mode
+        for (String path : new String[] {"metrics", "health/live"}) {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(management.resolve(path)).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).as(path).isEqualTo(200);
+        }
     }
 }
